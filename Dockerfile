@@ -1,0 +1,25 @@
+# The gateway as a container. It expects a Redis it can reach (CLAIMGATE_REDIS_URL);
+# the README shows it paired with the official redis image.
+FROM python:3.11-slim
+
+RUN useradd --system --create-home --uid 10001 claimgate \
+ && mkdir -p /var/cache/claimgate/numba && chown -R claimgate /var/cache/claimgate
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY proto ./proto
+COPY rules_compiled ./rules_compiled
+COPY gateway ./gateway
+COPY bench ./bench
+RUN pip install --no-cache-dir .
+
+ENV CLAIMGATE_LISTEN=0.0.0.0:50051 \
+    CLAIMGATE_REDIS_URL=redis://redis:6379/0 \
+    NUMBA_CACHE_DIR=/var/cache/claimgate/numba \
+    PYTHONUNBUFFERED=1
+
+USER claimgate
+EXPOSE 50051
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["python", "-m", "gateway.healthcheck", "127.0.0.1:50051"]
+CMD ["claimgate", "serve"]

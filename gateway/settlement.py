@@ -1,0 +1,351 @@
+"""From a checked request and a member snapshot to kernel columns, and back to a response.
+
+This module holds no I/O: the service reads the snapshot, calls these
+functions, runs the kernel and commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from claims.v1 import claims_pb2 as pb
+from gateway.domain import Institution, Member
+from gateway.store import MemberSnapshot, SettlementCommit
+from rules_compiled import model as M
+from rules_compiled.engine import Engine
+
+# Gate reason codes, checked in this order (DOMAIN.md §5 step 2).
+MEMBER_SUSPENDED = "MEMBER_SUSPENDED"
+MEMBER_TERMINATED = "MEMBER_TERMINATED"
+MEMBER_DECEASED = "MEMBER_DECEASED"
+NOT_YET_COVERED = "NOT_YET_COVERED"
+CARD_INVALID = "CARD_INVALID"
+NOT_DESIGNATED = "NOT_DESIGNATED"
+
+HIGH_FREQUENCY_PER_DAY_MAX = 3  # more than this many settlements a day warns (DOMAIN.md §6)
+
+# Accumulator name (store) -> the kernel's increment column.
+ACCUMULATOR_COLUMNS = {
+    "band": M.CO_D_OUTPATIENT_BAND_USED,
+    "ded": M.CO_D_DEDUCTIBLE_PAID,
+    "pool": M.CO_D_POOLED_PAID,
+    "bcost": M.CO_D_BANDED_COST,
+    "assist": M.CO_D_ASSISTANCE_PAID,
+    "opfund": M.CO_D_OUTPATIENT_FUND_PAID,
+}
+ACCUMULATOR_INPUTS = {
+    "band": M.CI_OUTPATIENT_BAND_USED,
+    "ded": M.CI_DEDUCTIBLE_PAID,
+    "pool": M.CI_POOLED_PAID,
+    "bcost": M.CI_BANDED_COST,
+    "assist": M.CI_ASSISTANCE_PAID,
+    "opfund": M.CI_OUTPATIENT_FUND_PAID,
+}
+
+
+def request_hash(req: pb.SettleRequest) -> str:
+    """Hash of the canonical request: equal content, equal hash (idempotency, DOMAIN.md §3)."""
+    return hashlib.blake2b(req.SerializeToString(deterministic=True), digest_size=16).hexdigest()
+
+
+def gate_reason(
+    member: Member, institution: Institution, card_no: str, service_date: dt.date
+) -> str | None:
+    """The eligibility gate: a reason code refusing the whole claim, or None."""
+    if member.status == M.MemberStatus.SUSPENDED:
+        return MEMBER_SUSPENDED
+    if member.status == M.MemberStatus.TERMINATED:
+        return MEMBER_TERMINATED
+    if member.status == M.MemberStatus.DECEASED:
+        return MEMBER_DECEASED
+    if service_date < member.benefit_start:
+        return NOT_YET_COVERED
+    if card_no != member.card_no or member.card_status != M.CardStatus.ACTIVE:
+        return CARD_INVALID
+    if institution.status != M.InstitutionStatus.DESIGNATED:
+        return NOT_DESIGNATED
+    return None
+
+
+def dup_key(institution_code: str, item_code: str, day: int, prescription_no: str) -> str:
+    """Duplicate-charge key: same member (the hash), institution, item, date, prescription."""
+    return f"{institution_code}|{item_code}|{day}|{prescription_no}"
+
+
+@dataclass(slots=True)
+class ClaimPlan:
+    """The keys a claim needs read, computed from the request before any I/O."""
+
+    line_days: list[int]
+    fill_items: list[str]
+    dup_keys: list[str]
+
+
+def plan_claim(req: pb.SettleRequest, line_dates: Sequence[dt.date]) -> ClaimPlan:
+    days = [M.day_number(d) for d in line_dates]
+    items = sorted({ln.item_code for ln in req.lines if ln.days_supply > 0})
+    dups = [
+        dup_key(req.institution_code, ln.item_code, d, ln.prescription_no)
+        for ln, d in zip(req.lines, days, strict=True)
+    ]
+    return ClaimPlan(days, items, dups)
+
+
+def remote_registered(member: Member, institution_code: str, on: dt.date) -> bool:
+    r = member.remote
+    return (
+        r is not None
+        and r.valid_from <= on <= r.valid_to
+        and institution_code in r.institution_codes
+    )
+
+
+def claim_row(
+    engine: Engine,
+    member: Member,
+    institution: Institution,
+    accumulators: dict[str, int],
+    *,
+    setting: int,
+    service_date: dt.date,
+    referral: int,
+    emergency: bool,
+    diagnosis_code: str,
+    use_account: bool,
+    discharge_order_date: dt.date | None = None,
+) -> np.ndarray:
+    row = np.zeros(M.CI_N, dtype=np.int64)
+    row[M.CI_SETTING] = setting
+    row[M.CI_INST_KIND] = int(institution.kind)
+    row[M.CI_INST_LEVEL] = institution.level
+    row[M.CI_SERVICE_DAY] = M.day_number(service_date)
+    row[M.CI_SCHEME] = int(member.scheme)
+    row[M.CI_PERSON_TYPE] = int(member.person_type)
+    row[M.CI_SEX] = int(member.sex)
+    row[M.CI_AGE_YEARS] = M.age_years(member.birth_date, service_date)
+    row[M.CI_BIRTH_DAY] = M.day_number(member.birth_date)
+    row[M.CI_WORK_START_DAY] = (
+        M.day_number(member.work_start_date) if member.work_start_date else M.NONE
+    )
+    row[M.CI_RETIRE_DAY] = M.day_number(member.retire_date) if member.retire_date else M.NONE
+    row[M.CI_ASSISTANCE] = int(member.assistance)
+    row[M.CI_REFERRAL] = referral
+    row[M.CI_REMOTE] = int(institution.region != member.insured_region)
+    row[M.CI_REMOTE_REGISTERED] = int(remote_registered(member, institution.code, service_date))
+    row[M.CI_EMERGENCY] = int(emergency)
+    row[M.CI_DIAG_FLAGS] = engine.diagnosis_flags(diagnosis_code) if diagnosis_code else 0
+    row[M.CI_USE_ACCOUNT] = int(use_account)
+    row[M.CI_DISCHARGE_ORDER_DAY] = (
+        M.day_number(discharge_order_date) if discharge_order_date else M.NONE
+    )
+    row[M.CI_ACCT_CURRENT] = member.acct_current_fen
+    row[M.CI_ACCT_PRIOR] = member.acct_prior_fen
+    for name, col in ACCUMULATOR_INPUTS.items():
+        row[col] = accumulators.get(name, 0)
+    slot = 0
+    row[M.CI_CHRONIC_0 : M.CI_CHRONIC_0 + M.CHRONIC_SLOTS] = M.NONE
+    for reg in member.chronic:
+        if slot < M.CHRONIC_SLOTS and reg.valid_from <= service_date <= reg.valid_to:
+            row[M.CI_CHRONIC_0 + slot] = engine.disease_id(reg.disease_code)
+            slot += 1
+    return row
+
+
+def line_rows(
+    engine: Engine,
+    lines: Sequence[pb.FeeLine],
+    plan: ClaimPlan,
+    institution: Institution,
+    snap: MemberSnapshot,
+) -> np.ndarray:
+    n = len(lines)
+    out = np.empty((n, M.LI_N), dtype=np.int64)
+    index = engine.item_index
+    suspended = institution.suspended_practitioners
+    fills = snap.fills
+    dup_seen = snap.dup_seen
+    for i, ln in enumerate(lines):
+        fill = fills.get(ln.item_code)
+        out[i] = (
+            index.get(ln.item_code, M.NONE),
+            ln.unit_price_fen,
+            ln.quantity,
+            ln.amount_fen,
+            ln.days_supply,
+            plan.line_days[i],
+            int(ln.in_discharge_order),
+            int(ln.practitioner_code in suspended) if ln.practitioner_code else 0,
+            int(plan.dup_keys[i] in dup_seen),
+            fill[0] if fill else M.NONE,
+            fill[1] if fill else 0,
+        )
+    return out
+
+
+def amounts(co: np.ndarray) -> pb.Amounts:
+    c = [int(v) for v in co]
+    return pb.Amounts(
+        medfee_sumamt_fen=c[M.CO_MEDFEE],
+        fulamt_ownpay_fen=c[M.CO_FULAMT_OWNPAY],
+        overlmt_selfpay_fen=c[M.CO_OVERLMT_SELFPAY],
+        preselfpay_fen=c[M.CO_PRESELFPAY],
+        inscp_scp_amt_fen=c[M.CO_INSCP],
+        referral_payfirst_fen=c[M.CO_REFERRAL_PAYFIRST],
+        deductible_fen=c[M.CO_DEDUCTIBLE],
+        band_selfpay_fen=c[M.CO_BAND_SELFPAY],
+        fund_pay_sumamt_fen=c[M.CO_FUND_PAY_SUM],
+        hifp_pay_fen=c[M.CO_HIFP],
+        supplementary_pay_fen=c[M.CO_SUPPLEMENTARY],
+        hifmi_pay_fen=c[M.CO_HIFMI],
+        maf_pay_fen=c[M.CO_MAF],
+        psn_part_amt_fen=c[M.CO_PSN_PART],
+        acct_pay_fen=c[M.CO_ACCT_PAY],
+        acct_current_pay_fen=c[M.CO_ACCT_CURRENT_PAY],
+        acct_prior_pay_fen=c[M.CO_ACCT_PRIOR_PAY],
+        psn_cash_pay_fen=c[M.CO_CASH],
+    )
+
+
+_REASON_CACHE: dict[int, list[str]] = {}
+
+
+def _reasons(mask: int) -> list[str]:
+    names = _REASON_CACHE.get(mask)
+    if names is None:
+        names = _REASON_CACHE[mask] = M.reason_names(mask)
+    return names
+
+
+def line_results(lines: Sequence[pb.FeeLine], lo: np.ndarray) -> list[pb.LineResult]:
+    rows = lo.tolist()
+    return [
+        pb.LineResult(
+            feedetl_sn=ln.feedetl_sn,
+            item_code=ln.item_code,
+            status=r[M.LO_STATUS],
+            reasons=_reasons(r[M.LO_REASONS]),
+            amount_fen=ln.amount_fen,
+            fulamt_ownpay_fen=r[M.LO_FULAMT_OWNPAY],
+            overlmt_selfpay_fen=r[M.LO_OVERLMT_SELFPAY],
+            preselfpay_fen=r[M.LO_PRESELFPAY],
+            inscp_scp_amt_fen=r[M.LO_INSCP],
+        )
+        for ln, r in zip(lines, rows, strict=True)
+    ]
+
+
+class InvariantBroken(AssertionError):
+    """An adjudication result breaks a DOMAIN.md §8 invariant: never committed."""
+
+
+def check_invariants(co: np.ndarray, lo: np.ndarray, lines: Sequence[pb.FeeLine]) -> None:
+    """The §8 invariants on one claim's result, asserted at run time before any commit."""
+    c = [int(v) for v in co]
+    if c[M.CO_ERROR]:
+        raise InvariantBroken(f"kernel reported invariant {c[M.CO_ERROR]}")
+    kept = lo[:, M.LO_STATUS] != M.LineStatus.REJECTED
+    amount = np.fromiter((ln.amount_fen for ln in lines), dtype=np.int64, count=len(lines))
+    checks = [
+        c[M.CO_MEDFEE] == int(amount[kept].sum()),
+        c[M.CO_MEDFEE]
+        == c[M.CO_FULAMT_OWNPAY] + c[M.CO_OVERLMT_SELFPAY] + c[M.CO_PRESELFPAY] + c[M.CO_INSCP],
+        c[M.CO_MEDFEE] == c[M.CO_FUND_PAY_SUM] + c[M.CO_PSN_PART],
+        c[M.CO_PSN_PART] == c[M.CO_ACCT_PAY] + c[M.CO_CASH],
+        c[M.CO_ACCT_PAY] == c[M.CO_ACCT_CURRENT_PAY] + c[M.CO_ACCT_PRIOR_PAY],
+        c[M.CO_FUND_PAY_SUM]
+        == c[M.CO_HIFP] + c[M.CO_SUPPLEMENTARY] + c[M.CO_HIFMI] + c[M.CO_MAF],
+        min(c[M.CO_ACCT_CURRENT_PAY], c[M.CO_ACCT_PRIOR_PAY], c[M.CO_CASH]) >= 0,
+    ]
+    if not all(checks):
+        raise InvariantBroken(f"§8 invariant check {checks.index(False)} failed: {c}")
+
+
+def commit_plan(
+    req: pb.SettleRequest,
+    snap: MemberSnapshot,
+    plan: ClaimPlan,
+    co: np.ndarray,
+    lo: np.ndarray,
+    engine: Engine,
+    *,
+    year: int,
+    service_day: int,
+    settlement_id: str,
+    req_hash: str,
+    response_bytes: bytes,
+    settled_at: str,
+) -> SettlementCommit:
+    """Everything the commit script writes for one settlement."""
+    statuses = lo[:, M.LO_STATUS].tolist()
+    increments = {
+        f"y{year}:{name}": int(co[col])
+        for name, col in ACCUMULATOR_COLUMNS.items()
+        if int(co[col]) != 0
+    }
+    fills: dict[str, str] = {}
+    prior_fills: dict[str, str] = {}
+    dup_keys: list[str] = []
+    items = engine.items
+    index = engine.item_index
+    for i, ln in enumerate(req.lines):
+        if statuses[i] == M.LineStatus.REJECTED:
+            continue
+        dup_keys.append(plan.dup_keys[i])
+        idx = index.get(ln.item_code, -1)
+        if ln.days_supply > 0 and idx >= 0 and items[idx].kind == M.ItemKind.DRUG:
+            fills[ln.item_code] = f"{plan.line_days[i]}:{ln.days_supply}"
+            prev = snap.fills.get(ln.item_code)
+            prior_fills[ln.item_code] = f"{prev[0]}:{prev[1]}" if prev else ""
+    a = [int(v) for v in co]
+    record: dict[str, bytes | str | int] = {
+        "resp": response_bytes,
+        "status": "SETTLED",
+        "req": req.request_id,
+        "psn": req.psn_no,
+        "inst": req.institution_code,
+        "day": service_day,
+        "at": settled_at,
+        # What a reversal needs to restore the member's state exactly.
+        "undo_fills": "|".join(f"{k}={v}" for k, v in prior_fills.items()),
+        "undo_dups": "\n".join(dup_keys),
+    }
+    journal: dict[str, bytes | str | int] = {
+        "type": "SETTLE",
+        "setl": settlement_id,
+        "req": req.request_id,
+        "psn": req.psn_no,
+        "inst": req.institution_code,
+        "op": req.operator_id,
+        "term": req.terminal_id,
+        "at": settled_at,
+        "day": service_day,
+        "setting": req.setting,
+        "medfee": a[M.CO_MEDFEE],
+        "fund": a[M.CO_FUND_PAY_SUM],
+        "hifp": a[M.CO_HIFP],
+        "supp": a[M.CO_SUPPLEMENTARY],
+        "hifmi": a[M.CO_HIFMI],
+        "maf": a[M.CO_MAF],
+        "acct_cur": a[M.CO_ACCT_CURRENT_PAY],
+        "acct_pri": a[M.CO_ACCT_PRIOR_PAY],
+        "cash": a[M.CO_CASH],
+        "inc": ",".join(f"{k}={v}" for k, v in increments.items()),
+    }
+    return SettlementCommit(
+        request_id=req.request_id,
+        request_hash=req_hash,
+        settlement_id=settlement_id,
+        acct_current_pay_fen=a[M.CO_ACCT_CURRENT_PAY],
+        acct_prior_pay_fen=a[M.CO_ACCT_PRIOR_PAY],
+        accumulator_increments=increments,
+        fills=fills,
+        dup_keys=dup_keys,
+        record=record,
+        journal=journal,
+        service_day=service_day,
+    )

@@ -1,0 +1,491 @@
+"""Redis store: key layout, reference data, member snapshots and the commit script.
+
+Key layout (every key one settlement touches shares the hash tag of the
+member's partition, so the same scripts run on a standalone server and on a
+Redis Cluster):
+
+    mbr:{pNNNN}:<psn_no>      hash  profile (``p``, JSON), balances (``cur``, ``pri``),
+                                    state version (``ver``), annual accumulators
+                                    (``y<year>:<name>``)
+    fill:{pNNNN}:<psn_no>     hash  item code -> "<day>:<days supply>" of the last fill
+    dup:{pNNNN}:<psn_no>      hash  duplicate-charge key -> settlement id
+    day:{pNNNN}:<psn_no>:<d>  int   settlements of the member on day d (expires)
+    idem:{pNNNN}:<request_id> hash  request hash ``h``, kind ``k``, settlement id ``s``
+    setl:{pNNNN}:<setl_id>    hash  the settlement record (response bytes, index fields)
+    jrnl:{pNNNN}              stream the partition's journal
+
+Reference data (read at start-up and on reload, never on the claim path):
+``ref:policy`` (hash: version, text), ``ref:catalogue`` and ``ref:institutions``
+(hashes: code -> JSON).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
+from rules_compiled.model import (
+    Assistance,
+    CardStatus,
+    CatalogueItem,
+    InstitutionKind,
+    InstitutionStatus,
+    ItemClass,
+    ItemKind,
+    MemberStatus,
+    PersonType,
+    Scheme,
+    Setting,
+    Sex,
+    SupplyClass,
+    day_number,
+    from_day_number,
+)
+
+PARTITIONS = 1024
+IDEMPOTENCY_TTL_S = 8 * 24 * 3600  # at least 7 days (issue: idempotency kept ≥ 7 days)
+DAY_COUNTER_TTL_S = 3 * 24 * 3600
+
+# Annual accumulator names, as stored in ``y<year>:<name>`` fields.
+ACCUMULATORS = ("band", "ded", "pool", "bcost", "assist", "opfund")
+
+
+def partition_of(psn_no: str) -> int:
+    """The member's partition: every key of one settlement carries its hash tag."""
+    return zlib.crc32(psn_no.encode()) % PARTITIONS
+
+
+def tag(partition: int) -> str:
+    return f"{{p{partition:04d}}}"
+
+
+def member_key(psn_no: str) -> str:
+    return f"mbr:{tag(partition_of(psn_no))}:{psn_no}"
+
+
+def new_settlement_id(partition: int, day: dt.date) -> str:
+    """``S`` + partition (4 digits) + yyyymmdd + 16 hex: the partition is readable back."""
+    return f"S{partition:04d}{day:%Y%m%d}{secrets.token_hex(8)}"
+
+
+def partition_of_settlement(settlement_id: str) -> int | None:
+    if len(settlement_id) < 5 or settlement_id[0] != "S" or not settlement_id[1:5].isdigit():
+        return None
+    value = int(settlement_id[1:5])
+    return value if value < PARTITIONS else None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberKeys:
+    partition: int
+    member: str
+    fills: str
+    dups: str
+
+    @classmethod
+    def of(cls, psn_no: str) -> MemberKeys:
+        p = partition_of(psn_no)
+        t = tag(p)
+        return cls(p, f"mbr:{t}:{psn_no}", f"fill:{t}:{psn_no}", f"dup:{t}:{psn_no}")
+
+    def idem(self, request_id: str) -> str:
+        return f"idem:{tag(self.partition)}:{request_id}"
+
+    def day_counter(self, psn_no: str, day: int) -> str:
+        return f"day:{tag(self.partition)}:{psn_no}:{day}"
+
+    def settlement(self, settlement_id: str) -> str:
+        return f"setl:{tag(self.partition)}:{settlement_id}"
+
+    @property
+    def journal(self) -> str:
+        return f"jrnl:{tag(self.partition)}"
+
+
+# --- serialisation of reference and member records --------------------------------
+
+
+def _d(value: dt.date | None) -> int:
+    return -1 if value is None else day_number(value)
+
+
+def _date(value: int) -> dt.date | None:
+    return None if value < 0 else from_day_number(value)
+
+
+def member_profile_json(m: Member) -> bytes:
+    return orjson.dumps(
+        {
+            "name": m.name,
+            "sex": int(m.sex),
+            "birth": _d(m.birth_date),
+            "scheme": int(m.scheme),
+            "ptype": int(m.person_type),
+            "region": m.insured_region,
+            "status": int(m.status),
+            "bstart": _d(m.benefit_start),
+            "card": m.card_no,
+            "card_status": int(m.card_status),
+            "assist": int(m.assistance),
+            "work": _d(m.work_start_date),
+            "retire": _d(m.retire_date),
+            "chronic": [[c.disease_code, _d(c.valid_from), _d(c.valid_to)] for c in m.chronic],
+            "remote": None
+            if m.remote is None
+            else [list(m.remote.institution_codes), _d(m.remote.valid_from), _d(m.remote.valid_to)],
+        }
+    )
+
+
+def member_from_profile(psn_no: str, raw: bytes, cur: int, pri: int) -> Member:
+    p = orjson.loads(raw)
+    remote = p["remote"]
+    return Member(
+        psn_no=psn_no,
+        name=p["name"],
+        sex=Sex(p["sex"]),
+        birth_date=from_day_number(p["birth"]),
+        scheme=Scheme(p["scheme"]),
+        person_type=PersonType(p["ptype"]),
+        insured_region=p["region"],
+        status=MemberStatus(p["status"]),
+        benefit_start=from_day_number(p["bstart"]),
+        card_no=p["card"],
+        card_status=CardStatus(p["card_status"]),
+        assistance=Assistance(p["assist"]),
+        work_start_date=_date(p["work"]),
+        retire_date=_date(p["retire"]),
+        acct_current_fen=cur,
+        acct_prior_fen=pri,
+        chronic=tuple(
+            ChronicRegistration(code, from_day_number(a), from_day_number(b))
+            for code, a, b in p["chronic"]
+        ),
+        remote=None
+        if remote is None
+        else RemoteRegistration(
+            tuple(remote[0]), from_day_number(remote[1]), from_day_number(remote[2])
+        ),
+    )
+
+
+def catalogue_json(item: CatalogueItem) -> bytes:
+    return orjson.dumps(
+        {
+            "code": item.code,
+            "name": item.name,
+            "kind": int(item.kind),
+            "class": int(item.item_class),
+            "cap": item.price_cap_fen,
+            "pre_bp": item.preselfpay_bp,
+            "sex": int(item.sex),
+            "age_min": item.age_min,
+            "age_max": item.age_max,
+            "settings": sorted(int(s) for s in item.settings),
+            "supply": int(item.supply_class),
+            "ovr_emp": item.override_bp_emp,
+            "ovr_res": item.override_bp_res,
+            "chronic": item.chronic_disease,
+        }
+    )
+
+
+def catalogue_from_json(raw: bytes) -> CatalogueItem:
+    r = orjson.loads(raw)
+    return CatalogueItem(
+        code=r["code"],
+        name=r["name"],
+        kind=ItemKind(r["kind"]),
+        item_class=ItemClass(r["class"]),
+        price_cap_fen=r["cap"],
+        preselfpay_bp=r["pre_bp"],
+        sex=Sex(r["sex"]),
+        age_min=r["age_min"],
+        age_max=r["age_max"],
+        settings=frozenset(Setting(s) for s in r["settings"]),
+        supply_class=SupplyClass(r["supply"]),
+        override_bp_emp=r["ovr_emp"],
+        override_bp_res=r["ovr_res"],
+        chronic_disease=r["chronic"],
+    )
+
+
+def institution_json(inst: Institution) -> bytes:
+    return orjson.dumps(
+        {
+            "code": inst.code,
+            "name": inst.name,
+            "kind": int(inst.kind),
+            "level": inst.level,
+            "region": inst.region,
+            "status": int(inst.status),
+            "suspended": sorted(inst.suspended_practitioners),
+        }
+    )
+
+
+def institution_from_json(raw: bytes) -> Institution:
+    r = orjson.loads(raw)
+    return Institution(
+        code=r["code"],
+        name=r["name"],
+        kind=InstitutionKind(r["kind"]),
+        level=r["level"],
+        region=r["region"],
+        status=InstitutionStatus(r["status"]),
+        suspended_practitioners=frozenset(r["suspended"]),
+    )
+
+
+# --- snapshots and commits ----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MemberSnapshot:
+    """What one claim read of a member, with the version its commit must match."""
+
+    keys: MemberKeys
+    member: Member
+    version: str
+    accumulators: dict[str, int]  # this benefit year's, by name in ACCUMULATORS
+    fills: dict[str, tuple[int, int]]  # item code -> (day, days supply)
+    dup_seen: frozenset[str]
+    idem: dict[str, str]  # the request id's record, empty when new
+    settlements_today: int
+
+
+@dataclass(slots=True)
+class SettlementCommit:
+    request_id: str
+    request_hash: str
+    settlement_id: str
+    acct_current_pay_fen: int
+    acct_prior_pay_fen: int
+    accumulator_increments: dict[str, int]  # full field names (``y2026:band``) -> fen
+    fills: dict[str, str] = field(default_factory=dict)  # item code -> "<day>:<days>"
+    dup_keys: Sequence[str] = ()
+    record: dict[str, bytes | str | int] = field(default_factory=dict)
+    journal: dict[str, bytes | str | int] = field(default_factory=dict)
+    service_day: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOutcome:
+    status: str  # OK | REPLAY | CONFLICT | TOMBSTONE | STALE | OVERDRAW
+    version: int = 0
+    acct_current_fen: int = 0
+    acct_prior_fen: int = 0
+    settlement_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceData:
+    policy_version: str
+    policy_text: str
+    catalogue: list[CatalogueItem]
+    institutions: dict[str, Institution]
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
+    it = iter(flat)
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in zip(it, it, strict=True)}
+
+
+def _script(name: str) -> str:
+    return resources.files("gateway").joinpath("scripts", name).read_text()
+
+
+class Store:
+    """Async access to the gateway's Redis, standalone or cluster."""
+
+    def __init__(self, client: aioredis.Redis | RedisCluster) -> None:
+        self.client = client
+        self._read = client.register_script(_script("read_member.lua"))
+        self._commit = client.register_script(_script("commit_settlement.lua"))
+
+    @classmethod
+    def from_url(cls, url: str, *, cluster: bool = False, **kwargs: Any) -> Store:
+        if cluster:
+            return cls(RedisCluster.from_url(url, **kwargs))
+        return cls(aioredis.Redis.from_url(url, **kwargs))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    # --- reference data ---------------------------------------------------------
+    async def save_reference(
+        self,
+        *,
+        policy_version: str,
+        policy_text: str,
+        catalogue: Iterable[CatalogueItem],
+        institutions: Iterable[Institution],
+    ) -> None:
+        cat = {item.code: catalogue_json(item) for item in catalogue}
+        inst = {i.code: institution_json(i) for i in institutions}
+        # One key at a time: on a cluster these three keys live in different slots.
+        await self.client.delete("ref:catalogue")
+        if cat:
+            await self.client.hset("ref:catalogue", mapping=cat)  # type: ignore[misc]
+        await self.client.delete("ref:institutions")
+        if inst:
+            await self.client.hset("ref:institutions", mapping=inst)  # type: ignore[misc]
+        await self.client.hset(  # type: ignore[misc]
+            "ref:policy", mapping={"version": policy_version, "text": policy_text}
+        )
+
+    async def load_reference(self) -> ReferenceData | None:
+        policy = _pairs_dict(await self.client.hgetall("ref:policy"))  # type: ignore[misc]
+        if not policy:
+            return None
+        cat = await self.client.hgetall("ref:catalogue")  # type: ignore[misc]
+        inst = await self.client.hgetall("ref:institutions")  # type: ignore[misc]
+        items = sorted((catalogue_from_json(v) for v in cat.values()), key=lambda i: i.code)
+        institutions = {
+            i.code: i for i in (institution_from_json(v) for v in inst.values())
+        }
+        return ReferenceData(
+            policy_version=policy["version"].decode(),
+            policy_text=policy["text"].decode(),
+            catalogue=items,
+            institutions=institutions,
+        )
+
+    # --- members ----------------------------------------------------------------
+    async def save_members(self, members: Iterable[Member], *, batch: int = 2000) -> int:
+        """Write members (profile and balances) in pipelined batches; returns the count."""
+        count = 0
+        pipe = self.client.pipeline(transaction=False)
+        pending = 0
+        for m in members:
+            keys = MemberKeys.of(m.psn_no)
+            pipe.hset(
+                keys.member,
+                mapping={
+                    "p": member_profile_json(m),
+                    "cur": m.acct_current_fen,
+                    "pri": m.acct_prior_fen,
+                    "ver": 1,
+                },
+            )
+            pending += 1
+            count += 1
+            if pending >= batch:
+                await pipe.execute()
+                pipe = self.client.pipeline(transaction=False)
+                pending = 0
+        if pending:
+            await pipe.execute()
+        return count
+
+    async def read_member(
+        self,
+        psn_no: str,
+        *,
+        year: int,
+        day: int,
+        fill_items: Sequence[str] = (),
+        dup_keys: Sequence[str] = (),
+        request_id: str = "",
+    ) -> MemberSnapshot | None:
+        """One round trip: member, this year's accumulators, fills, duplicates, request id."""
+        keys = MemberKeys.of(psn_no)
+        idem_key = keys.idem(request_id) if request_id else f"idem:{tag(keys.partition)}:"
+        raw = await self._read(
+            keys=[keys.member, keys.fills, keys.dups, idem_key, keys.day_counter(psn_no, day)],
+            args=[len(fill_items), *fill_items, len(dup_keys), *dup_keys],
+        )
+        member_flat, fills_raw, dups_raw, idem_flat, today = raw
+        if not member_flat:
+            return None
+        h = _pairs(member_flat)
+        member = member_from_profile(psn_no, h["p"], int(h.get("cur", 0)), int(h.get("pri", 0)))
+        prefix = f"y{year}:"
+        accumulators = {name: int(h.get(prefix + name, 0)) for name in ACCUMULATORS}
+        fills: dict[str, tuple[int, int]] = {}
+        for code, value in zip(fill_items, fills_raw, strict=True):
+            if value:
+                a, b = value.split(b":")
+                fills[code] = (int(a), int(b))
+        dup_seen = frozenset(k for k, v in zip(dup_keys, dups_raw, strict=True) if v)
+        idem = {k: v.decode() for k, v in _pairs(idem_flat).items()}
+        return MemberSnapshot(
+            keys=keys,
+            member=member,
+            version=h["ver"].decode(),
+            accumulators=accumulators,
+            fills=fills,
+            dup_seen=dup_seen,
+            idem=idem,
+            settlements_today=int(today),
+        )
+
+    async def commit_settlement(self, snap: MemberSnapshot, c: SettlementCommit) -> CommitOutcome:
+        """ONE script call: checks request id and version, then writes everything."""
+        keys = snap.keys
+        psn_no = snap.member.psn_no
+        args: list[Any] = [
+            snap.version,
+            c.request_hash,
+            IDEMPOTENCY_TTL_S,
+            c.settlement_id,
+            c.acct_current_pay_fen,
+            c.acct_prior_pay_fen,
+            DAY_COUNTER_TTL_S,
+            len(c.accumulator_increments),
+        ]
+        for name, inc in c.accumulator_increments.items():
+            args += [name, inc]
+        args.append(len(c.fills))
+        for code, value in c.fills.items():
+            args += [code, value]
+        args.append(len(c.dup_keys))
+        args += list(c.dup_keys)
+        args.append(len(c.record))
+        for name, value in c.record.items():
+            args += [name, value]
+        args.append(len(c.journal))
+        for name, value in c.journal.items():
+            args += [name, value]
+        out = await self._commit(
+            keys=[
+                keys.member,
+                keys.fills,
+                keys.dups,
+                keys.idem(c.request_id),
+                keys.settlement(c.settlement_id),
+                keys.journal,
+                keys.day_counter(psn_no, c.service_day),
+            ],
+            args=args,
+        )
+        status = out[0].decode()
+        if status == "OK":
+            return CommitOutcome(status, int(out[1]), int(out[2]), int(out[3]))
+        if status == "REPLAY":
+            return CommitOutcome(status, settlement_id=out[1].decode())
+        return CommitOutcome(status)
+
+    async def settlement_record(self, settlement_id: str) -> dict[str, bytes] | None:
+        p = partition_of_settlement(settlement_id)
+        if p is None:
+            return None
+        raw = await self.client.hgetall(f"setl:{tag(p)}:{settlement_id}")  # type: ignore[misc]
+        return {k.decode(): v for k, v in raw.items()} if raw else None
+
+
+def _pairs_dict(raw: Mapping[bytes, bytes]) -> dict[str, bytes]:
+    return {k.decode(): v for k, v in raw.items()}

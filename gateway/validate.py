@@ -1,0 +1,161 @@
+"""Shape checks of requests (DOMAIN.md §5 step 1, §7), before anything is read.
+
+Every failure raises :class:`InvalidArgument` whose message starts with the
+path of the offending field (``lines[3].quantity``), so a vendor's developer
+can find it without reading our code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from claims.v1 import claims_pb2 as pb
+from gateway.errors import InvalidArgument
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Explicit bounds on every input (TIGER_STYLE: every loop and queue is bounded)."""
+
+    request_id_len_max: int = 64
+    code_len_max: int = 32  # psn_no, institution, card, practitioner, episode
+    item_code_len_max: int = 64
+    text_len_max: int = 64  # prescription, operator, terminal, diagnosis
+    lines_per_claim_max: int = 1000
+    unit_price_fen_max: int = 100_000_000  # 1,000,000.00 yuan per unit
+    quantity_max: int = 100_000
+    amount_fen_max: int = 1_000_000_000  # 10,000,000.00 yuan per line
+    days_supply_max: int = 366
+    date_min: dt.date = dt.date(1990, 1, 1)
+    future_days_max: int = 1  # clock skew allowed for a service date
+
+
+LIMITS = Limits()
+
+
+def today() -> dt.date:
+    """Today in China Standard Time, the calendar the platform runs on."""
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
+
+
+def parse_date(value: str, field: str, *, limits: Limits = LIMITS) -> dt.date:
+    if len(value) != 10:
+        raise InvalidArgument(field, "expected a date YYYY-MM-DD")
+    try:
+        d = dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(field, f"not a valid date: {value!r}") from None
+    if d < limits.date_min or d > today() + dt.timedelta(days=limits.future_days_max):
+        raise InvalidArgument(field, f"date out of range: {value}")
+    return d
+
+
+def check_code(value: str, field: str, max_len: int, *, required: bool = True) -> None:
+    if not value:
+        if required:
+            raise InvalidArgument(field, "required")
+        return
+    if len(value) > max_len:
+        raise InvalidArgument(field, f"longer than {max_len} characters")
+    if not value.isascii() or not value.isprintable() or value.strip() != value:
+        raise InvalidArgument(field, "must be printable ASCII without surrounding spaces")
+
+
+def check_enum(value: int, enum_type: type, field: str, *, allow_zero: bool = False) -> None:
+    names = enum_type.DESCRIPTOR.values_by_number  # type: ignore[attr-defined]
+    if value not in names or (value == 0 and not allow_zero):
+        raise InvalidArgument(field, f"unknown or unspecified value {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedLine:
+    line: pb.FeeLine
+    day: dt.date
+
+
+def check_lines(
+    lines: list[pb.FeeLine] | object, service_date: dt.date, field: str = "lines",
+    *, limits: Limits = LIMITS, max_lines: int | None = None,
+) -> list[dt.date]:
+    """Checks fee lines; returns each line's date (the claim's date when empty)."""
+    seq = list(lines)  # type: ignore[call-overload]
+    cap = limits.lines_per_claim_max if max_lines is None else max_lines
+    if len(seq) > cap:
+        raise InvalidArgument(field, f"more than {cap} lines")
+    seen: set[int] = set()
+    days: list[dt.date] = []
+    date_cache: dict[str, dt.date] = {}
+    for i, ln in enumerate(seq):
+        f = f"{field}[{i}]"
+        if ln.feedetl_sn <= 0:
+            raise InvalidArgument(f + ".feedetl_sn", "must be >= 1")
+        if ln.feedetl_sn in seen:
+            raise InvalidArgument(f + ".feedetl_sn", f"duplicate line number {ln.feedetl_sn}")
+        seen.add(ln.feedetl_sn)
+        check_code(ln.item_code, f + ".item_code", limits.item_code_len_max)
+        if ln.unit_price_fen < 0 or ln.unit_price_fen > limits.unit_price_fen_max:
+            raise InvalidArgument(f + ".unit_price_fen", "out of range")
+        if ln.quantity <= 0:
+            raise InvalidArgument(f + ".quantity", "must be >= 1")
+        if ln.quantity > limits.quantity_max:
+            raise InvalidArgument(f + ".quantity", f"more than {limits.quantity_max}")
+        if ln.amount_fen < 0 or ln.amount_fen > limits.amount_fen_max:
+            raise InvalidArgument(f + ".amount_fen", "out of range")
+        if ln.amount_fen != ln.unit_price_fen * ln.quantity:
+            raise InvalidArgument(
+                f + ".amount_fen",
+                f"{ln.amount_fen} is not unit_price_fen x quantity "
+                f"({ln.unit_price_fen} x {ln.quantity})",
+            )
+        if ln.days_supply < 0 or ln.days_supply > limits.days_supply_max:
+            raise InvalidArgument(f + ".days_supply", "out of range")
+        check_code(ln.prescription_no, f + ".prescription_no", limits.text_len_max, required=False)
+        check_code(
+            ln.practitioner_code, f + ".practitioner_code", limits.code_len_max, required=False
+        )
+        if ln.service_date:
+            d = date_cache.get(ln.service_date)
+            if d is None:
+                d = parse_date(ln.service_date, f + ".service_date", limits=limits)
+                date_cache[ln.service_date] = d
+            if d > service_date:
+                raise InvalidArgument(f + ".service_date", "after the claim's service date")
+            days.append(d)
+        else:
+            days.append(service_date)
+    return days
+
+
+def check_settle(req: pb.SettleRequest, *, quote: bool, limits: Limits = LIMITS) -> tuple[
+    dt.date, list[dt.date]
+]:
+    """Checks a SettleRequest; returns the service date and each line's date."""
+    check_code(req.request_id, "request_id", limits.request_id_len_max, required=not quote)
+    check_code(req.institution_code, "institution_code", limits.code_len_max)
+    check_code(req.psn_no, "psn_no", limits.code_len_max)
+    check_enum(req.setting, pb.Setting, "setting")
+    check_code(req.card_no, "card_no", limits.code_len_max)
+    service_date = parse_date(req.service_date, "service_date", limits=limits)
+    check_code(req.diagnosis_code, "diagnosis_code", limits.text_len_max, required=False)
+    check_enum(req.referral, pb.Referral, "referral", allow_zero=True)
+    check_code(req.episode_id, "episode_id", limits.code_len_max, required=False)
+    check_code(req.operator_id, "operator_id", limits.text_len_max, required=False)
+    check_code(req.terminal_id, "terminal_id", limits.text_len_max, required=False)
+    if req.setting == pb.INPATIENT and req.episode_id:
+        if len(req.lines):
+            raise InvalidArgument("lines", "an episode's lines come from UploadFeeDetails")
+        return service_date, []
+    if not len(req.lines):
+        raise InvalidArgument("lines", "at least one line is required")
+    return service_date, check_lines(req.lines, service_date, limits=limits)
+
+
+def check_eligibility(req: pb.EligibilityRequest, *, limits: Limits = LIMITS) -> dt.date:
+    check_code(req.institution_code, "institution_code", limits.code_len_max)
+    check_code(req.psn_no, "psn_no", limits.code_len_max)
+    check_code(req.card_no, "card_no", limits.code_len_max, required=False)
+    check_enum(req.setting, pb.Setting, "setting", allow_zero=True)
+    if req.service_date:
+        return parse_date(req.service_date, "service_date", limits=limits)
+    return today()

@@ -1,0 +1,789 @@
+"""Policy file (TOML) -> compiled policy: validated Python rules plus packed numpy tables.
+
+The policy format is described in the header of ``policies/reference.toml``.
+Compilation expands every (scheme, setting, cohort, institution level) into
+one :class:`Rule`, checks it, and packs everything the kernels need into ONE
+int64 vector (:attr:`CompiledPolicy.table`, layout below), because numba's
+dispatch cost grows with the number of arguments.
+
+A bad policy raises :class:`PolicyError` naming the file and the key, e.g.
+``reference.toml: emp.inpatient.bands[1]: bands overlap or are unordered``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .model import Assistance, CatalogueItem, DiagnosisFlag, PersonType, Scheme, Setting, day_number
+
+# ------------------------------------------------------------------ constants
+INF_FEN = 1 << 62  # "unbounded" band end
+DAY_MIN = -(1 << 40)  # date-space bounds for the cohort partition check
+DAY_MAX = 1 << 40
+BP_FULL = 10_000
+MAX_BANDS = 8
+LEVELS = 4  # institution level 0..3; level 0 outside a pharmacy is treated as level 1
+
+PAY_PERSONAL = 0  # no fund pays (pharmacy)
+PAY_FUND_FIRST = 1  # funds, then the personal share from the account, then cash
+PAY_ACCOUNT_FIRST = 2  # account pays in-scope cost first (EMP outpatient)
+PAYMENT_NAMES = {"personal": PAY_PERSONAL, "fund_first": PAY_FUND_FIRST, "account_first": PAY_ACCOUNT_FIRST}
+
+FUND_POOLED = 0  # 统筹基金 -> CO_HIFP
+FUND_SUPPLEMENTARY = 1  # 附加基金 -> CO_SUPPLEMENTARY
+FUND_SERIOUS_ILLNESS = 2  # 大病保险 -> CO_HIFMI
+FUND_NAMES = {"pooled": FUND_POOLED, "supplementary": FUND_SUPPLEMENTARY, "serious_illness": FUND_SERIOUS_ILLNESS}
+
+COUNTER_POOLED = 0  # CI_POOLED_PAID / CO_D_POOLED_PAID
+COUNTER_OUTPATIENT_FUND = 1  # CI_OUTPATIENT_FUND_PAID / CO_D_OUTPATIENT_FUND_PAID
+COUNTER_NAMES = {"pooled": COUNTER_POOLED, "outpatient_fund": COUNTER_OUTPATIENT_FUND}
+
+DED_NONE = 0
+DED_PER_YEAR = 1
+DED_PER_ADMISSION = 2
+DED_PER_NAMES = {"year": DED_PER_YEAR, "admission": DED_PER_ADMISSION}
+
+BUCKET_CURRENT = 1  # 当年账户
+BUCKET_PRIOR = 2  # 历年账户
+
+SETTING_KEYS = {s.name.lower(): s for s in Setting}
+SCHEME_KEYS = {s.name.lower(): s for s in Scheme}
+SCHEME_PERSON_TYPES = {
+    Scheme.EMP: (PersonType.ACTIVE, PersonType.RETIRED),
+    Scheme.RES: (PersonType.ADULT, PersonType.STUDENT),
+}
+
+# --- packed table layout ------------------------------------------------------
+# Header (scalars).
+(
+    P_MAGIC,
+    P_GROUPS,  # G: groups (cohorts or person types) per scheme, max
+    P_COHORT_OFF,
+    P_COHORT_N,
+    P_RULE_OFF,
+    P_REFERRAL_IN_BP,
+    P_REFERRAL_OUT_BP,
+    P_REMOTE_CUT_BP,
+    P_ASSIST_CAP_FEN,
+    P_ASSIST_BP_0,  # .. +3 by Assistance value
+) = range(10)
+P_DS_ACUTE = 13
+P_DS_CHRONIC = 14
+P_DS_REGISTERED = 15
+P_DS_DISCHARGE = 16
+P_REFILL_BP = 17
+P_HEADER_N = 32
+MAGIC = 0x5255_4C45  # "RULE"
+
+# Cohort rows: scheme, person type, group, then inclusive day ranges.
+(CH_SCHEME, CH_PTYPE, CH_GROUP, CH_BIRTH_LO, CH_BIRTH_HI, CH_WORK_LO, CH_WORK_HI, CH_RETIRE_LO, CH_RETIRE_HI) = range(
+    9
+)
+CH_N = 9
+
+# Rule rows, index ((scheme-1)*4 + (setting-1))*G*4 + group*4 + level.
+(
+    RU_VALID,
+    RU_PAYMENT,
+    RU_ACCT_MASK,
+    RU_REFERRAL,
+    RU_DED_FEN,
+    RU_DED_REMOTE_FEN,
+    RU_DED_PER,
+    RU_SELF_BAND_FEN,
+    RU_BAND_FUND,
+    RU_CUMULATIVE,
+    RU_FUND_CAP_FEN,  # -1 none
+    RU_CAP_COUNTER,
+    RU_ABOVE_FUND,  # -1 none
+    RU_ABOVE_BP,
+    RU_OV_COUNTS_CAP,
+    RU_NBANDS,
+) = range(16)
+RU_BAND_FROM = 16
+RU_BAND_TO = RU_BAND_FROM + MAX_BANDS
+RU_BAND_BP = RU_BAND_TO + MAX_BANDS
+RU_N = RU_BAND_BP + MAX_BANDS
+
+# Catalogue rows (Engine packs the catalogue with :func:`pack_catalogue`).
+(
+    IT_KIND,
+    IT_CLASS,
+    IT_PRICE_CAP,
+    IT_PRESELFPAY_BP,
+    IT_SEX,
+    IT_AGE_MIN,
+    IT_AGE_MAX,
+    IT_SETTINGS_MASK,  # bit 1 << setting; 0 = all settings
+    IT_SUPPLY,
+    IT_OVERRIDE_EMP_BP,
+    IT_OVERRIDE_RES_BP,
+    IT_CHRONIC_ID,
+) = range(12)
+IT_N = 12
+
+
+class PolicyError(ValueError):
+    """A policy file that does not compile; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    from_fen: int
+    to_fen: int  # INF_FEN: unbounded
+    ratio_bp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """The benefit rule of one (scheme, setting, cohort, level)."""
+
+    payment: int
+    account_mask: int
+    referral: bool
+    deductible_fen: int
+    deductible_remote_fen: int
+    deductible_per: int
+    self_pay_band_fen: int
+    band_fund: int
+    bands: tuple[Band, ...]
+    bands_cumulative: bool
+    fund_cap_fen: int  # -1: none
+    fund_cap_counter: int
+    above_cap_fund: int  # -1: none
+    above_cap_ratio_bp: int
+    overrides_count_against_cap: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CohortBox:
+    scheme: Scheme
+    person_type: PersonType
+    group: int
+    birth: tuple[int, int]
+    work_start: tuple[int, int]
+    retire: tuple[int, int]
+
+    def contains(self, birth_day: int, work_start_day: int, retire_day: int) -> bool:
+        return (
+            self.birth[0] <= birth_day <= self.birth[1]
+            and self.work_start[0] <= work_start_day <= self.work_start[1]
+            and self.retire[0] <= retire_day <= self.retire[1]
+        )
+
+
+@dataclass(slots=True)
+class CompiledPolicy:
+    version: str
+    source: str
+    source_text: str
+    referral_bp: dict[int, int]  # by Referral value
+    remote_reduction_bp: int
+    assistance_bp: dict[int, int]  # by Assistance value
+    assistance_cap_fen: int
+    acute_days_max: int
+    chronic_days_max: int
+    registered_chronic_days_max: int
+    discharge_days_max: int
+    refill_remaining_max_bp: int
+    diagnosis_prefixes: dict[int, tuple[str, ...]]  # DiagnosisFlag -> prefixes
+    chronic_codes: tuple[str, ...]
+    groups: dict[Scheme, tuple[str, ...]]  # cohort names, or person-type names
+    named_cohorts: dict[Scheme, bool]  # False: groups are person types (cohort_name "")
+    cohorts: tuple[CohortBox, ...]
+    rules: dict[tuple[Scheme, Setting, int, int], Rule]
+    table: npt.NDArray[np.int64] = field(repr=False)
+
+    @property
+    def max_groups(self) -> int:
+        return int(self.table[P_GROUPS])
+
+    def group_of(self, scheme: int, person_type: int, birth_day: int, work_start_day: int, retire_day: int) -> int:
+        """Index of the member's cohort (or person type) within its scheme; -1 none."""
+        for box in self.cohorts:
+            if box.scheme == scheme and box.person_type == person_type and box.contains(
+                birth_day, work_start_day, retire_day
+            ):
+                return box.group
+        return -1
+
+    def rule(self, scheme: int, setting: int, group: int, level: int) -> Rule | None:
+        try:
+            return self.rules.get((Scheme(scheme), Setting(setting), group, level))
+        except ValueError:
+            return None
+
+
+# ------------------------------------------------------------------ diagnosis / disease helpers
+def normalise_code(code: str) -> str:
+    return code.strip().upper()
+
+
+def diagnosis_flags(policy: CompiledPolicy, code: str) -> int:
+    """DiagnosisFlag mask of an ICD-10 code: every flag with a listed prefix of it."""
+    c = normalise_code(code)
+    mask = 0
+    if not c:
+        return 0
+    for flag, prefixes in policy.diagnosis_prefixes.items():
+        if any(c.startswith(p) for p in prefixes):
+            mask |= flag
+    return mask
+
+
+def disease_table(policy: CompiledPolicy, items: Iterable[CatalogueItem]) -> tuple[str, ...]:
+    """Known chronic-disease codes: the policy's, then the catalogue's (sorted); id = index."""
+    known = list(policy.chronic_codes)
+    extra = sorted({normalise_code(i.chronic_disease) for i in items if i.chronic_disease} - set(known))
+    return tuple(known + extra)
+
+
+def disease_id_in(codes: Sequence[str], code: str) -> int:
+    """Id of the longest known disease code that is a prefix of ``code``; -1 unknown."""
+    c = normalise_code(code)
+    best, best_len = -1, 0
+    if not c:
+        return -1
+    for i, k in enumerate(codes):
+        if c.startswith(k) and len(k) > best_len:
+            best, best_len = i, len(k)
+    return best
+
+
+def pack_catalogue(policy: CompiledPolicy, items: Sequence[CatalogueItem]) -> npt.NDArray[np.int64]:
+    codes = disease_table(policy, items)
+    out = np.zeros((max(len(items), 1), IT_N), dtype=np.int64)
+    for r, it in enumerate(items):
+        mask = 0
+        for s in it.settings:
+            mask |= 1 << int(s)
+        out[r] = (
+            int(it.kind),
+            int(it.item_class),
+            it.price_cap_fen,
+            it.preselfpay_bp,
+            int(it.sex),
+            it.age_min,
+            it.age_max,
+            mask,
+            int(it.supply_class),
+            it.override_bp_emp,
+            it.override_bp_res,
+            disease_id_in(codes, it.chronic_disease) if it.chronic_disease else -1,
+        )
+    return out
+
+
+# ------------------------------------------------------------------ compiler
+class _Ctx:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def err(self, key: str, msg: str) -> PolicyError:
+        return PolicyError(f"{self.source}: {key}: {msg}")
+
+    def table(self, d: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+        if key not in d:
+            raise self.err(_join(path, key), "missing key")
+        v = d[key]
+        if not isinstance(v, dict):
+            raise self.err(_join(path, key), "must be a table")
+        return v
+
+    def int_(self, d: Mapping[str, Any], key: str, path: str, *, default: int | None = None, lo: int = 0,
+             hi: int | None = None) -> int:
+        if key not in d:
+            if default is None:
+                raise self.err(_join(path, key), "missing key")
+            return default
+        v = d[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.err(_join(path, key), f"must be an integer, not {v!r}")
+        return self.check_int(v, _join(path, key), lo, hi)
+
+    def check_int(self, v: int, path: str, lo: int, hi: int | None) -> int:
+        if v < lo:
+            raise self.err(path, f"{v} is negative" if lo == 0 else f"{v} is below {lo}")
+        if hi is not None and v > hi:
+            what = "ratio" if hi == BP_FULL else "value"
+            raise self.err(path, f"{what} {v} is over {hi}")
+        return v
+
+    def bool_(self, d: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+        v = d.get(key, default)
+        if not isinstance(v, bool):
+            raise self.err(_join(path, key), "must be true or false")
+        return v
+
+    def str_list(self, d: Mapping[str, Any], key: str, path: str) -> list[str]:
+        if key not in d:
+            raise self.err(_join(path, key), "missing key")
+        v = d[key]
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise self.err(_join(path, key), "must be a list of strings")
+        return list(v)
+
+    def no_unknown(self, d: Mapping[str, Any], allowed: Iterable[str], path: str, what: str = "key") -> None:
+        allowed_set = set(allowed)
+        for k in d:
+            if k not in allowed_set:
+                raise self.err(_join(path, k), f"unknown {what}")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+_SETTING_VALUE_KEYS = {
+    "payment",
+    "account_buckets",
+    "referral",
+    "deductible_fen",
+    "deductible_remote_fen",
+    "deductible_per",
+    "self_pay_band_fen",
+    "band_fund",
+    "ratio_bp",
+    "bands",
+    "bands_cumulative",
+    "fund_cap_fen",
+    "fund_cap_counter",
+    "above_cap_fund",
+    "above_cap_ratio_bp",
+    "overrides_count_against_cap",
+}
+_WHEN_SELECTORS = {"cohorts", "levels"}
+_BOX_KEYS = ("birth", "work_start", "retire")
+
+
+def _day(ctx: _Ctx, v: Any, path: str) -> int:
+    if isinstance(v, _dt.datetime) or not isinstance(v, _dt.date):
+        raise ctx.err(path, f"must be a date (YYYY-MM-DD), not {v!r}")
+    return day_number(v)
+
+
+def _compile_cohorts(ctx: _Ctx, scheme: Scheme, sdoc: Mapping[str, Any], path: str
+                     ) -> tuple[tuple[str, ...], bool, list[CohortBox]]:
+    ptypes_names = ctx.str_list(sdoc, "person_types", path)
+    allowed = {p.name: p for p in SCHEME_PERSON_TYPES[scheme]}
+    ptypes: list[PersonType] = []
+    for i, n in enumerate(ptypes_names):
+        if n not in allowed:
+            raise ctx.err(f"{path}.person_types[{i}]", f"unknown person type {n!r} for {scheme.name}")
+        ptypes.append(allowed[n])
+    if set(ptypes) != set(allowed.values()) or len(ptypes) != len(allowed):
+        raise ctx.err(f"{path}.person_types", f"must list each of {sorted(allowed)} once")
+    if "cohorts" not in sdoc:
+        boxes = [
+            CohortBox(scheme, p, g, (DAY_MIN, DAY_MAX), (DAY_MIN, DAY_MAX), (DAY_MIN, DAY_MAX))
+            for g, p in enumerate(ptypes)
+        ]
+        return tuple(p.name for p in ptypes), False, boxes
+    cdoc = ctx.table(sdoc, "cohorts", path)
+    names: list[str] = []
+    boxes = []
+    for g, (name, c) in enumerate(cdoc.items()):
+        cpath = f"{path}.cohorts.{name}"
+        if not isinstance(c, dict):
+            raise ctx.err(cpath, "must be a table")
+        ctx.no_unknown(c, {"person_type", "when"}, cpath)
+        pt_name = c.get("person_type")
+        if pt_name not in allowed:
+            raise ctx.err(f"{cpath}.person_type", f"missing or unknown person type {pt_name!r}")
+        when = c.get("when")
+        if not isinstance(when, list) or not when:
+            raise ctx.err(f"{cpath}.when", "missing key (a non-empty list of date ranges)")
+        nonempty = False
+        for j, w in enumerate(when):
+            wpath = f"{cpath}.when[{j}]"
+            if not isinstance(w, dict):
+                raise ctx.err(wpath, "must be a table")
+            ctx.no_unknown(w, {f"{k}_{e}" for k in _BOX_KEYS for e in ("from", "to")}, wpath)
+            rng: list[tuple[int, int]] = []
+            for k in _BOX_KEYS:
+                lo = _day(ctx, w[f"{k}_from"], f"{wpath}.{k}_from") if f"{k}_from" in w else DAY_MIN
+                hi = _day(ctx, w[f"{k}_to"], f"{wpath}.{k}_to") if f"{k}_to" in w else DAY_MAX
+                rng.append((lo, hi))
+            if all(lo <= hi for lo, hi in rng):
+                nonempty = True
+                boxes.append(CohortBox(scheme, allowed[pt_name], g, rng[0], rng[1], rng[2]))
+        if not nonempty:
+            raise ctx.err(cpath, "cohort matches nobody (every date range is empty)")
+        names.append(name)
+    if len(names) > 64:
+        raise ctx.err(f"{path}.cohorts", "too many cohorts")
+    for p in ptypes:
+        _check_partition(ctx, [b for b in boxes if b.person_type == p], names, f"{path}.cohorts", p)
+    return tuple(names), True, boxes
+
+
+def _check_partition(ctx: _Ctx, boxes: list[CohortBox], names: list[str], path: str, ptype: PersonType) -> None:
+    """The cohorts of one person type must cover the date space exactly once."""
+    if not boxes:
+        raise ctx.err(path, f"no cohort for person type {ptype.name}")
+    cuts: list[list[int]] = []
+    for d in range(3):
+        pts = {DAY_MIN, DAY_MAX + 1}
+        for b in boxes:
+            lo, hi = (b.birth, b.work_start, b.retire)[d]
+            pts.add(lo)
+            pts.add(hi + 1)
+        cuts.append(sorted(pts))
+    for x in cuts[0][:-1]:
+        for y in cuts[1][:-1]:
+            for z in cuts[2][:-1]:
+                hits = [b for b in boxes if b.contains(x, y, z)]
+                where = (
+                    f"birth {_fmt_day(x)}, work start {_fmt_day(y)}, retirement {_fmt_day(z)}"
+                )
+                if not hits:
+                    raise ctx.err(path, f"no cohort of {ptype.name} matches {where}")
+                if len(hits) > 1:
+                    both = " and ".join(sorted({names[b.group] for b in hits}))
+                    raise ctx.err(path, f"cohorts are ambiguous: {both} all match {where}")
+
+
+def _fmt_day(n: int) -> str:
+    if n <= DAY_MIN:
+        return "-inf"
+    if n > DAY_MAX:
+        return "+inf"
+    try:
+        return (_dt.date(1970, 1, 1) + _dt.timedelta(days=n)).isoformat()
+    except OverflowError:
+        return str(n)
+
+
+def _ratio_list(ctx: _Ctx, v: Any, path: str) -> list[int]:
+    """`ratio_bp`: one integer, or a list of 3 by level."""
+    if isinstance(v, bool):
+        raise ctx.err(path, "must be an integer or a list of 3 integers by level")
+    if isinstance(v, int):
+        return [ctx.check_int(v, path, 0, BP_FULL)] * 3
+    if isinstance(v, list) and len(v) == 3 and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return [ctx.check_int(x, f"{path}[{i}]", 0, BP_FULL) for i, x in enumerate(v)]
+    raise ctx.err(path, "must be an integer or a list of 3 integers by level")
+
+
+def _bands(ctx: _Ctx, v: Any, path: str) -> tuple[Band, ...]:
+    if not isinstance(v, list) or not v:
+        raise ctx.err(path, "must be a non-empty list of bands")
+    if len(v) > MAX_BANDS:
+        raise ctx.err(path, f"at most {MAX_BANDS} bands")
+    out: list[Band] = []
+    for i, b in enumerate(v):
+        bpath = f"{path}[{i}]"
+        if not isinstance(b, dict):
+            raise ctx.err(bpath, "must be a table")
+        ctx.no_unknown(b, {"from_fen", "to_fen", "ratio_bp"}, bpath)
+        lo = ctx.int_(b, "from_fen", bpath)
+        hi = ctx.int_(b, "to_fen", bpath, default=INF_FEN)
+        bp = ctx.int_(b, "ratio_bp", bpath, hi=BP_FULL)
+        if hi >= INF_FEN and i != len(v) - 1:
+            raise ctx.err(bpath, "only the last band may be unbounded (no to_fen)")
+        prev_to = out[-1].to_fen if out else 0
+        if lo >= hi or lo != prev_to:
+            raise ctx.err(bpath, "bands overlap or are unordered" if lo < prev_to or lo >= hi
+                          else "bands leave a gap (each band must start where the previous ends, the first at 0)")
+        out.append(Band(lo, hi, bp))
+    return tuple(out)
+
+
+def _resolve_rule(ctx: _Ctx, vals: Mapping[str, Any], src: Mapping[str, str], path: str, level: int) -> Rule:
+    """Turn the merged key values of one (cohort, level) into a checked Rule.
+
+    ``src`` maps each key to the table it came from (the setting or one of its
+    ``when`` entries), so an error names the key where the reader wrote it.
+    """
+
+    def kp(key: str) -> str:
+        return f"{src.get(key, path)}.{key}"
+
+    payment_name = vals.get("payment")
+    if payment_name is None:
+        raise ctx.err(kp("payment"), "missing key")
+    if payment_name not in PAYMENT_NAMES:
+        raise ctx.err(kp("payment"), f"unknown payment order {payment_name!r} (one of {sorted(PAYMENT_NAMES)})")
+    payment = PAYMENT_NAMES[payment_name]
+    buckets = vals.get("account_buckets")
+    if buckets is None:
+        raise ctx.err(kp("account_buckets"), "missing key")
+    if not isinstance(buckets, list) or any(b not in ("current", "prior") for b in buckets):
+        raise ctx.err(kp("account_buckets"), "must be a list of 'current' / 'prior'")
+    if len(set(buckets)) != len(buckets) or buckets == ["prior", "current"]:
+        raise ctx.err(kp("account_buckets"), "buckets are used current first, then prior, each once")
+    mask = (BUCKET_CURRENT if "current" in buckets else 0) | (BUCKET_PRIOR if "prior" in buckets else 0)
+
+    def geti(key: str, default: int | None, hi: int | None = None) -> int:
+        return ctx.int_(vals, key, src.get(key, path), default=default, hi=hi)
+
+    bands: tuple[Band, ...] = ()
+    if payment != PAY_PERSONAL:
+        if ("bands" in vals) == ("ratio_bp" in vals):
+            raise ctx.err(kp("bands"), "missing key (give exactly one of bands / ratio_bp)")
+        if "bands" in vals:
+            bands = _bands(ctx, vals["bands"], kp("bands"))
+        else:
+            r = _ratio_list(ctx, vals["ratio_bp"], kp("ratio_bp"))[max(level, 1) - 1]
+            bands = (Band(0, INF_FEN, r),)
+    ded_per_name = vals.get("deductible_per", "year")
+    if ded_per_name not in DED_PER_NAMES:
+        raise ctx.err(kp("deductible_per"), "must be 'year' or 'admission'")
+    ded = geti("deductible_fen", 0)
+    ded_remote = geti("deductible_remote_fen", ded)
+    band_fund_name = vals.get("band_fund", "pooled")
+    if band_fund_name not in FUND_NAMES:
+        raise ctx.err(kp("band_fund"), f"unknown fund {band_fund_name!r}")
+    cap = geti("fund_cap_fen", 0) if "fund_cap_fen" in vals else -1
+    counter_name = vals.get("fund_cap_counter", "pooled")
+    if counter_name not in COUNTER_NAMES:
+        raise ctx.err(kp("fund_cap_counter"), f"unknown counter {counter_name!r}")
+    above_name = vals.get("above_cap_fund")
+    above = -1
+    if above_name is not None:
+        if above_name not in FUND_NAMES:
+            raise ctx.err(kp("above_cap_fund"), f"unknown fund {above_name!r}")
+        above = FUND_NAMES[above_name]
+        if "above_cap_ratio_bp" not in vals:
+            raise ctx.err(kp("above_cap_ratio_bp"), "missing key")
+    above_bp = geti("above_cap_ratio_bp", 0, BP_FULL)
+    self_band = geti("self_pay_band_fen", 0)
+    if payment == PAY_ACCOUNT_FIRST and ded:
+        raise ctx.err(kp("deductible_fen"), "an account-first setting has a self-pay band, not a deductible")
+    if payment != PAY_ACCOUNT_FIRST and self_band:
+        raise ctx.err(kp("self_pay_band_fen"), "only an account-first setting has a self-pay band")
+    return Rule(
+        payment=payment,
+        account_mask=mask,
+        referral=ctx.bool_(vals, "referral", src.get("referral", path), False) and payment != PAY_PERSONAL,
+        deductible_fen=ded,
+        deductible_remote_fen=ded_remote,
+        deductible_per=DED_PER_NAMES[ded_per_name] if (ded or ded_remote) else DED_NONE,
+        self_pay_band_fen=self_band,
+        band_fund=FUND_NAMES[band_fund_name],
+        bands=bands,
+        bands_cumulative=ctx.bool_(vals, "bands_cumulative", src.get("bands_cumulative", path), False),
+        fund_cap_fen=cap,
+        fund_cap_counter=COUNTER_NAMES[counter_name],
+        above_cap_fund=above,
+        above_cap_ratio_bp=above_bp,
+        overrides_count_against_cap=ctx.bool_(
+            vals, "overrides_count_against_cap", src.get("overrides_count_against_cap", path), False),
+    )
+
+
+def _compile_setting(ctx: _Ctx, scheme: Scheme, setting: Setting, doc: Mapping[str, Any], path: str,
+                     groups: tuple[str, ...]) -> dict[tuple[Scheme, Setting, int, int], Rule]:
+    ctx.no_unknown(doc, _SETTING_VALUE_KEYS | {"when"}, path)
+    base = {k: v for k, v in doc.items() if k != "when"}
+    whens = doc.get("when", [])
+    if not isinstance(whens, list):
+        raise ctx.err(f"{path}.when", "must be an array of tables ([[...when]])")
+    parsed: list[tuple[set[int], set[int], dict[str, Any], str]] = []
+    for j, w in enumerate(whens):
+        wpath = f"{path}.when[{j}]"
+        if not isinstance(w, dict):
+            raise ctx.err(wpath, "must be a table")
+        ctx.no_unknown(w, _SETTING_VALUE_KEYS | _WHEN_SELECTORS, wpath)
+        sel_groups = set(range(len(groups)))
+        if "cohorts" in w:
+            names = ctx.str_list(w, "cohorts", wpath)
+            for n in names:
+                if n not in groups:
+                    raise ctx.err(f"{wpath}.cohorts", f"unknown cohort {n!r} (one of {list(groups)})")
+            sel_groups = {groups.index(n) for n in names}
+        sel_levels = {1, 2, 3}
+        if "levels" in w:
+            lv = w["levels"]
+            if not isinstance(lv, list) or not lv or any(x not in (1, 2, 3) or isinstance(x, bool) for x in lv):
+                raise ctx.err(f"{wpath}.levels", "must be a list of levels 1, 2, 3")
+            sel_levels = set(lv)
+        parsed.append((sel_groups, sel_levels, {k: v for k, v in w.items() if k not in _WHEN_SELECTORS}, wpath))
+    out: dict[tuple[Scheme, Setting, int, int], Rule] = {}
+    for g in range(len(groups)):
+        for level in (1, 2, 3):
+            vals = dict(base)
+            src = {k: path for k in base}
+            for sel_g, sel_l, over, wpath in parsed:
+                if g in sel_g and level in sel_l:
+                    vals.update(over)
+                    src.update({k: wpath for k in over})
+                    if "bands" in over:  # bands and ratio_bp replace each other
+                        vals.pop("ratio_bp", None)
+                    if "ratio_bp" in over:
+                        vals.pop("bands", None)
+            rule = _resolve_rule(ctx, vals, src, path, level)
+            if setting == Setting.PHARMACY and rule.payment != PAY_PERSONAL:
+                raise ctx.err(f"{path}.payment", "a pharmacy pays no fund: payment must be 'personal'")
+            out[(scheme, setting, g, level)] = rule
+            if level == 1:
+                out[(scheme, setting, g, 0)] = rule
+    return out
+
+
+def compile_policy(text: str, source: str) -> CompiledPolicy:
+    """Compile policy TOML ``text``; ``source`` (a file name) prefixes every error message."""
+    name = Path(source).name or source
+    ctx = _Ctx(name)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise PolicyError(f"{name}: not valid TOML: {e}") from None
+    ctx.no_unknown(doc, {"version", "description", "general", "assistance", "days_supply", "diagnoses", "emp", "res"},
+                   "", "top-level key (or unknown scheme)")
+    version = doc.get("version")
+    if not isinstance(version, str) or not version.strip():
+        raise ctx.err("version", "missing key (a non-empty string)")
+    gen = ctx.table(doc, "general", "")
+    ctx.no_unknown(gen, {"referral_in_province_bp", "referral_out_of_province_bp", "remote_reduction_bp"}, "general")
+    ref_in = ctx.int_(gen, "referral_in_province_bp", "general", hi=BP_FULL)
+    ref_out = ctx.int_(gen, "referral_out_of_province_bp", "general", hi=BP_FULL)
+    remote_cut = ctx.int_(gen, "remote_reduction_bp", "general", hi=BP_FULL)
+    asd = ctx.table(doc, "assistance", "")
+    ctx.no_unknown(asd, {"annual_cap_fen", "ratio_bp"}, "assistance")
+    assist_cap = ctx.int_(asd, "annual_cap_fen", "assistance")
+    assist_ratio_doc = ctx.table(asd, "ratio_bp", "assistance")
+    ctx.no_unknown(assist_ratio_doc, [a.name for a in Assistance if a != Assistance.NONE], "assistance.ratio_bp",
+                   "assistance category")
+    assistance_bp = {int(Assistance.NONE): 0}
+    for a in Assistance:
+        if a != Assistance.NONE:
+            assistance_bp[int(a)] = ctx.int_(assist_ratio_doc, a.name, "assistance.ratio_bp", hi=BP_FULL)
+    ds = ctx.table(doc, "days_supply", "")
+    ds_keys = ("acute_days_max", "chronic_days_max", "registered_chronic_days_max", "discharge_days_max",
+               "refill_remaining_max_bp")
+    ctx.no_unknown(ds, ds_keys, "days_supply")
+    dsv = {k: ctx.int_(ds, k, "days_supply", hi=BP_FULL if k.endswith("_bp") else 3660) for k in ds_keys}
+    dg = ctx.table(doc, "diagnoses", "")
+    ctx.no_unknown(dg, {"full_coverage", "excluded_cause", "major_outpatient", "chronic"}, "diagnoses")
+    diag = {
+        int(DiagnosisFlag.FULL_COVERAGE): tuple(normalise_code(c) for c in ctx.str_list(dg, "full_coverage", "diagnoses")),
+        int(DiagnosisFlag.EXCLUDED_CAUSE): tuple(
+            normalise_code(c) for c in ctx.str_list(dg, "excluded_cause", "diagnoses")),
+        int(DiagnosisFlag.MAJOR_OUTPATIENT): tuple(
+            normalise_code(c) for c in ctx.str_list(dg, "major_outpatient", "diagnoses")),
+    }
+    for key, codes in (("full_coverage", diag[1]), ("excluded_cause", diag[2]), ("major_outpatient", diag[4])):
+        for i, c in enumerate(codes):
+            if not c:
+                raise ctx.err(f"diagnoses.{key}[{i}]", "empty code prefix")
+    chronic = tuple(normalise_code(c) for c in dg.get("chronic", []))
+    if len(set(chronic)) != len(chronic) or any(not c for c in chronic):
+        raise ctx.err("diagnoses.chronic", "codes must be non-empty and unique")
+
+    groups: dict[Scheme, tuple[str, ...]] = {}
+    named: dict[Scheme, bool] = {}
+    boxes: list[CohortBox] = []
+    rules: dict[tuple[Scheme, Setting, int, int], Rule] = {}
+    for skey, scheme in SCHEME_KEYS.items():
+        sdoc = ctx.table(doc, skey, "")
+        ctx.no_unknown(sdoc, {"person_types", "cohorts"} | set(SETTING_KEYS), skey, "setting")
+        g, nm, bx = _compile_cohorts(ctx, scheme, sdoc, skey)
+        groups[scheme], named[scheme] = g, nm
+        boxes.extend(bx)
+        for setkey, setting in SETTING_KEYS.items():
+            setdoc = ctx.table(sdoc, setkey, skey)
+            rules.update(_compile_setting(ctx, scheme, setting, setdoc, f"{skey}.{setkey}", g))
+
+    policy = CompiledPolicy(
+        version=version.strip(),
+        source=str(source),
+        source_text=text,
+        referral_bp={0: 0, 1: ref_in, 2: ref_out},
+        remote_reduction_bp=remote_cut,
+        assistance_bp=assistance_bp,
+        assistance_cap_fen=assist_cap,
+        acute_days_max=dsv["acute_days_max"],
+        chronic_days_max=dsv["chronic_days_max"],
+        registered_chronic_days_max=dsv["registered_chronic_days_max"],
+        discharge_days_max=dsv["discharge_days_max"],
+        refill_remaining_max_bp=dsv["refill_remaining_max_bp"],
+        diagnosis_prefixes=diag,
+        chronic_codes=chronic,
+        groups=groups,
+        named_cohorts=named,
+        cohorts=tuple(boxes),
+        rules=rules,
+        table=np.zeros(0, dtype=np.int64),
+    )
+    policy.table = _pack(policy)
+    return policy
+
+
+def _pack(p: CompiledPolicy) -> npt.NDArray[np.int64]:
+    g_max = max(len(g) for g in p.groups.values())
+    n_rules = 2 * 4 * g_max * LEVELS
+    cohort_off = P_HEADER_N
+    rule_off = cohort_off + len(p.cohorts) * CH_N
+    t = np.zeros(rule_off + n_rules * RU_N, dtype=np.int64)
+    t[P_MAGIC] = MAGIC
+    t[P_GROUPS] = g_max
+    t[P_COHORT_OFF] = cohort_off
+    t[P_COHORT_N] = len(p.cohorts)
+    t[P_RULE_OFF] = rule_off
+    t[P_REFERRAL_IN_BP] = p.referral_bp[1]
+    t[P_REFERRAL_OUT_BP] = p.referral_bp[2]
+    t[P_REMOTE_CUT_BP] = p.remote_reduction_bp
+    t[P_ASSIST_CAP_FEN] = p.assistance_cap_fen
+    for a, bp in p.assistance_bp.items():
+        t[P_ASSIST_BP_0 + a] = bp
+    t[P_DS_ACUTE] = p.acute_days_max
+    t[P_DS_CHRONIC] = p.chronic_days_max
+    t[P_DS_REGISTERED] = p.registered_chronic_days_max
+    t[P_DS_DISCHARGE] = p.discharge_days_max
+    t[P_REFILL_BP] = p.refill_remaining_max_bp
+    for i, b in enumerate(p.cohorts):
+        t[cohort_off + i * CH_N: cohort_off + (i + 1) * CH_N] = (
+            int(b.scheme), int(b.person_type), b.group, *b.birth, *b.work_start, *b.retire)
+    for (scheme, setting, g, level), r in p.rules.items():
+        base = rule_off + rule_index(int(scheme), int(setting), g, level, g_max) * RU_N
+        row = t[base: base + RU_N]
+        row[RU_VALID] = 1
+        row[RU_PAYMENT] = r.payment
+        row[RU_ACCT_MASK] = r.account_mask
+        row[RU_REFERRAL] = int(r.referral)
+        row[RU_DED_FEN] = r.deductible_fen
+        row[RU_DED_REMOTE_FEN] = r.deductible_remote_fen
+        row[RU_DED_PER] = r.deductible_per
+        row[RU_SELF_BAND_FEN] = r.self_pay_band_fen
+        row[RU_BAND_FUND] = r.band_fund
+        row[RU_CUMULATIVE] = int(r.bands_cumulative)
+        row[RU_FUND_CAP_FEN] = r.fund_cap_fen
+        row[RU_CAP_COUNTER] = r.fund_cap_counter
+        row[RU_ABOVE_FUND] = r.above_cap_fund
+        row[RU_ABOVE_BP] = r.above_cap_ratio_bp
+        row[RU_OV_COUNTS_CAP] = int(r.overrides_count_against_cap)
+        row[RU_NBANDS] = len(r.bands)
+        for k, b in enumerate(r.bands):
+            row[RU_BAND_FROM + k] = b.from_fen
+            row[RU_BAND_TO + k] = b.to_fen
+            row[RU_BAND_BP + k] = b.ratio_bp
+    t.setflags(write=False)
+    return t
+
+
+def rule_index(scheme: int, setting: int, group: int, level: int, g_max: int) -> int:
+    return (((scheme - 1) * 4 + (setting - 1)) * g_max + group) * LEVELS + level
+
+
+def load_policy_file(path: str | Path) -> CompiledPolicy:
+    """Read and compile a policy file; errors name the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PolicyError(f"{p.name}: cannot read: {e.strerror}") from None
+    return compile_policy(text, str(p))
+
+
+def with_rule(policy: CompiledPolicy, **changes: Any) -> CompiledPolicy:
+    """A copy of ``policy`` with top-level fields replaced (tests)."""
+    return replace(policy, **changes)

@@ -1,0 +1,165 @@
+"""A real gateway on loopback for the tests: its own thread, its own event loop (uvloop).
+
+The tests talk to it through a real gRPC channel and inspect Redis with a real
+client; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import threading
+from collections.abc import Iterable
+from dataclasses import replace
+
+import redis
+import uvloop
+
+from gateway.config import Config
+from gateway.domain import Institution, Member
+from gateway.server import RunningServer, start_server
+from gateway.store import MemberKeys, catalogue_json, institution_json, member_profile_json
+from rules_compiled import REFERENCE_POLICY_PATH
+from rules_compiled.model import (
+    Assistance,
+    CardStatus,
+    CatalogueItem,
+    InstitutionKind,
+    InstitutionStatus,
+    ItemClass,
+    ItemKind,
+    MemberStatus,
+    PersonType,
+    Scheme,
+    Sex,
+)
+from rules_compiled.policy import load_policy_file
+
+# A small catalogue whose numbers the tests work out by hand.
+CATALOGUE = [
+    CatalogueItem("T-A-DRUG", "amoxicillin caps", ItemKind.DRUG, ItemClass.A),
+    CatalogueItem(
+        "T-B-DRUG", "class B drug, 10% pay-first", ItemKind.DRUG, ItemClass.B, preselfpay_bp=1000
+    ),
+    CatalogueItem("T-C-DRUG", "class C drug", ItemKind.DRUG, ItemClass.C),
+    CatalogueItem(
+        "T-CAPPED", "class A, price cap 5.00", ItemKind.MATERIAL, ItemClass.A, price_cap_fen=500
+    ),
+    CatalogueItem("T-COSMETIC", "face cream", ItemKind.NON_MEDICAL, ItemClass.C),
+]
+PHARMACY = Institution("P-TEST-01", "Test Pharmacy", InstitutionKind.PHARMACY, 0, "310100")
+HOSPITAL = Institution("H-TEST-03", "Test Hospital", InstitutionKind.HOSPITAL, 3, "310100")
+REVOKED_PHARMACY = Institution(
+    "P-TEST-02",
+    "Revoked Pharmacy",
+    InstitutionKind.PHARMACY,
+    0,
+    "310100",
+    InstitutionStatus.REVOKED,
+)
+INSTITUTIONS = [PHARMACY, HOSPITAL, REVOKED_PHARMACY]
+
+_ids = itertools.count(1)
+
+
+def base_member(**overrides: object) -> Member:
+    """An EMP active member with an active card; override any field."""
+    n = next(_ids)
+    m = Member(
+        psn_no=f"T{n:013d}",
+        name="Test Member",
+        sex=Sex.FEMALE,
+        birth_date=dt.date(1980, 5, 17),
+        scheme=Scheme.EMP,
+        person_type=PersonType.ACTIVE,
+        insured_region="310100",
+        status=MemberStatus.ACTIVE,
+        benefit_start=dt.date(2005, 1, 1),
+        card_no=f"C{n:011d}",
+        card_status=CardStatus.ACTIVE,
+        assistance=Assistance.NONE,
+        work_start_date=dt.date(2003, 7, 1),
+        acct_current_fen=50_000,
+        acct_prior_fen=200_000,
+    )
+    return replace(m, **overrides)  # type: ignore[arg-type]
+
+
+def put_members(r: redis.Redis, members: Iterable[Member]) -> None:
+    for m in members:
+        keys = MemberKeys.of(m.psn_no)
+        r.hset(
+            keys.member,
+            mapping={
+                "p": member_profile_json(m),
+                "cur": m.acct_current_fen,
+                "pri": m.acct_prior_fen,
+                "ver": 1,
+            },
+        )
+
+
+def put_reference(r: redis.Redis) -> str:
+    policy = load_policy_file(REFERENCE_POLICY_PATH)
+    r.delete("ref:catalogue", "ref:institutions", "ref:policy")
+    r.hset("ref:catalogue", mapping={i.code: catalogue_json(i) for i in CATALOGUE})
+    r.hset("ref:institutions", mapping={i.code: institution_json(i) for i in INSTITUTIONS})
+    r.hset("ref:policy", mapping={"version": policy.version, "text": policy.source_text})
+    return policy.version
+
+
+def snapshot(r: redis.Redis) -> dict[bytes, bytes]:
+    """Every key with its DUMP: equal snapshots mean Redis is byte-for-byte unchanged."""
+    out = {}
+    for key in sorted(r.scan_iter(count=1000)):
+        dumped = r.dump(key)
+        if dumped is not None:
+            out[key] = dumped
+    return out
+
+
+class GatewayThread:
+    """Runs ``start_server`` on a uvloop loop in a daemon thread."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: RunningServer | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> GatewayThread:
+        self._thread.start()
+        if not self._ready.wait(120):
+            raise TimeoutError("gateway did not start")
+        if self._error is not None:
+            raise RuntimeError("gateway failed to start") from self._error
+        return self
+
+    def _main(self) -> None:
+        loop = uvloop.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self._running = loop.run_until_complete(start_server(self.config))
+            self.port = self._running.port
+        except BaseException as e:  # reported by start()
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._running.stop(1.0))
+        loop.close()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._running is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
