@@ -33,6 +33,10 @@ class AlreadyExists(ClaimError):
     code = grpc.StatusCode.ALREADY_EXISTS
 
 
+class PermissionDenied(ClaimError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 class FailedPrecondition(ClaimError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 

@@ -1,45 +1,78 @@
-"""The ClaimGateway servicer: validate → read (one round trip) → kernel → commit (one script).
+"""The ClaimGateway servicer: every transaction of DOMAIN.md §3.
 
-Transactions that are not served yet answer UNIMPLEMENTED.
+The claim path is: validate → read the member (one round trip) → kernel →
+commit (one script call) → respond. A stale read makes the commit refuse and
+the claim is read and adjudicated again, a bounded number of times.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import grpc
 import numpy as np
 import redis.exceptions
+from google.protobuf.message import Message
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway import settlement as S
+from gateway import validate as V
+from gateway.domain import Institution
 from gateway.errors import (
     AlreadyExists,
     ClaimError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     Unavailable,
 )
 from gateway.reference import Reference
-from gateway.store import MemberSnapshot, Store, new_settlement_id
-from gateway.validate import check_eligibility, check_settle
+from gateway.store import (
+    PARTITIONS,
+    MemberSnapshot,
+    Store,
+    new_episode_id,
+    new_reversal_id,
+    new_settlement_id,
+    partition_of,
+    partition_of_settlement,
+)
 from rules_compiled import model as M
 
 log = logging.getLogger("claimgate")
 
 STALE_RETRIES_MAX = 5  # re-read and re-adjudicate at most this often on a stale read
+REVERSAL_WINDOW_DAYS = 90  # only within this many days of the settlement (DOMAIN.md §3)
+READMISSION_WINDOW_DAYS = 15  # 分解住院 check (DOMAIN.md §6)
+LINES_PER_EPISODE_MAX = 20_000
+LINES_PER_CHUNK_MAX = 1_000
+CST = dt.timezone(dt.timedelta(hours=8))
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
-def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _stamp(t: dt.datetime) -> str:
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _clearing_day(t: dt.datetime) -> dt.date:
+    """The day a settlement is cleared under: its commit time in China Standard Time."""
+    return t.astimezone(CST).date()
+
+
+def _hash(msg: Message) -> str:
+    return hashlib.blake2b(msg.SerializeToString(deterministic=True), digest_size=16).hexdigest()
 
 
 def handler(
@@ -70,14 +103,15 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         self.reference = reference
 
     # --- helpers ------------------------------------------------------------------
-    def _institution(self, ref: Reference, code: str) -> Any:
+    @staticmethod
+    def _institution(ref: Reference, code: str) -> Institution:
         inst = ref.institutions.get(code)
         if inst is None:
             raise NotFound(f"institution_code: unknown institution {code!r}")
         return inst
 
     @staticmethod
-    def _check_setting(setting: int, inst: Any) -> None:
+    def _check_setting(setting: int, inst: Institution) -> None:
         at_pharmacy = inst.kind == M.InstitutionKind.PHARMACY
         if (setting == M.Setting.PHARMACY) != at_pharmacy:
             raise InvalidArgument(
@@ -90,7 +124,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
     async def CheckEligibility(
         self, request: pb.EligibilityRequest, context: grpc.aio.ServicerContext
     ) -> pb.EligibilityResponse:
-        on = check_eligibility(request)
+        on = V.check_eligibility(request)
         ref = self.reference
         inst = self._institution(ref, request.institution_code)
         snap = await self.store.read_member(request.psn_no, year=on.year, day=M.day_number(on))
@@ -129,6 +163,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             pooled_cap_remaining_fen=int(remaining.get("pooled_cap_remaining_fen", 0)),
             outpatient_band_remaining_fen=int(remaining.get("outpatient_band_remaining_fen", 0)),
             assistance_cap_remaining_fen=int(remaining.get("assistance_cap_remaining_fen", 0)),
+            open_episode_id=snap.open_episode.split("|")[0] if snap.open_episode else "",
             policy_version=ref.policy_version,
         )
         for c in m.chronic:
@@ -143,7 +178,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             resp.remote_registration.valid_to = m.remote.valid_to.isoformat()
         return resp
 
-    # --- 2101 / 2102 --------------------------------------------------------------
+    # --- 2101 / 2102, 2206 / 2207, 2303 / 2304 ---------------------------------------
     @handler
     async def PreSettle(
         self, request: pb.SettleRequest, context: grpc.aio.ServicerContext
@@ -157,47 +192,67 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         return await self._settle(request, commit=True)
 
     async def _settle(self, req: pb.SettleRequest, *, commit: bool) -> pb.SettlementResponse:
-        service_date, line_dates = check_settle(req, quote=not commit)
-        if req.setting == pb.INPATIENT and req.episode_id:
-            raise _unimplemented("settling an inpatient episode")
+        service_date, line_dates = V.check_settle(req, quote=not commit)
         ref = self.reference  # one version for the whole request
         inst = self._institution(ref, req.institution_code)
         self._check_setting(req.setting, inst)
-        plan = S.plan_claim(req, line_dates)
+        episode_id = req.episode_id if req.setting == pb.INPATIENT else ""
         req_hash = S.request_hash(req) if commit else ""
         year = service_date.year
         service_day = M.day_number(service_date)
+        plan = S.plan_claim(req.institution_code, req.lines, line_dates) if not episode_id else None
         for _attempt in range(STALE_RETRIES_MAX + 1):
             snap = await self.store.read_member(
                 req.psn_no,
                 year=year,
                 day=service_day,
-                fill_items=plan.fill_items,
-                dup_keys=plan.dup_keys,
+                fill_items=plan.fill_items if plan else (),
+                dup_keys=plan.dup_keys if plan else (),
                 request_id=req.request_id if commit else "",
+                episode_id=episode_id,
             )
             if snap is None:
                 raise NotFound(f"psn_no: unknown member {req.psn_no!r}")
             if commit and snap.idem:
                 return await self._replay(snap, req_hash)
-            resp, co, lo = self._adjudicate(ref, req, inst, snap, service_date, plan)
+            lines: list[pb.FeeLine] = list(req.lines)
+            discharge_order: dt.date | None = None
+            claim_plan = plan
+            diagnosis, referral, emergency = req.diagnosis_code, req.referral, req.emergency
+            if episode_id:
+                lines, discharge_order, claim_plan = await self._episode_claim(
+                    req, snap, service_date
+                )
+                ep = snap.episode
+                diagnosis = diagnosis or ep.get("diag", "")
+                referral = referral or int(ep.get("ref", "0"))
+                emergency = emergency or ep.get("emg") == "1"
+            assert claim_plan is not None
+            resp, co, lo = self._adjudicate(
+                ref, req, inst, snap, service_date, claim_plan, lines,
+                diagnosis=diagnosis, referral=referral, emergency=emergency,
+                discharge_order=discharge_order,
+            )
             if not commit or resp.status == pb.REFUSED:
                 return resp
+            now = _now()
             settlement_id = new_settlement_id(snap.keys.partition, service_date)
             resp.settlement_id = settlement_id
             resp.status = pb.SETTLED
-            resp.settled_at = _utc_now()
+            resp.settled_at = _stamp(now)
             resp.acct_current_balance_fen = (
                 snap.member.acct_current_fen - resp.amounts.acct_current_pay_fen
             )
             resp.acct_prior_balance_fen = (
                 snap.member.acct_prior_fen - resp.amounts.acct_prior_pay_fen
             )
-            body = resp.SerializeToString()
             plan_c = S.commit_plan(
-                req, snap, plan, co, lo, ref.engine,
-                year=year, service_day=service_day, settlement_id=settlement_id,
-                req_hash=req_hash, response_bytes=body, settled_at=resp.settled_at,
+                req, lines, snap, claim_plan, co, lo, ref.engine,
+                year=year, service_day=service_day,
+                settle_day=M.day_number(_clearing_day(now)), settlement_id=settlement_id,
+                req_hash=req_hash, response_bytes=resp.SerializeToString(),
+                settled_at=resp.settled_at, episode_id=episode_id,
+                episode_line_count=len(lines),
             )
             outcome = await self.store.commit_settlement(snap, plan_c)
             if outcome.status == "OK":
@@ -215,17 +270,64 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 )
             if outcome.status == "TOMBSTONE":
                 raise FailedPrecondition("request_id: cancelled by CancelByRequest (冲正)")
+            if outcome.status == "EPISODE":
+                raise FailedPrecondition(
+                    f"episode_id: episode is {outcome.settlement_id}, not DISCHARGED"
+                )
             # STALE or OVERDRAW: the member changed since the read; adjudicate again.
         raise Unavailable("member state changed too often during settlement; retry")
+
+    async def _episode_claim(
+        self, req: pb.SettleRequest, snap: MemberSnapshot, service_date: dt.date
+    ) -> tuple[list[pb.FeeLine], dt.date | None, S.ClaimPlan]:
+        """An inpatient claim's lines are its episode's uploaded lines."""
+        ep = snap.episode
+        if not ep or ep.get("psn") != req.psn_no:
+            raise NotFound(f"episode_id: unknown episode {req.episode_id!r}")
+        if ep.get("inst") != req.institution_code:
+            raise PermissionDenied("episode_id: the episode belongs to another institution")
+        if ep.get("status") != "DISCHARGED":
+            raise FailedPrecondition(
+                f"episode_id: episode is {ep.get('status')}; settle after discharge"
+            )
+        if M.day_number(service_date) != int(ep["dis"]):
+            raise InvalidArgument("service_date", "must be the episode's discharge date")
+        if not snap.episode_lines:
+            raise FailedPrecondition("episode_id: no fee lines were uploaded")
+        lines = sorted(
+            (pb.FeeLine.FromString(b) for b in snap.episode_lines), key=lambda ln: ln.feedetl_sn
+        )
+        line_dates = [
+            dt.date.fromisoformat(ln.service_date) if ln.service_date else service_date
+            for ln in lines
+        ]
+        for i, d in enumerate(line_dates):
+            if d > service_date:
+                raise InvalidArgument(
+                    f"lines[{i}].service_date", "an uploaded line is dated after the discharge"
+                )
+        plan = S.plan_claim(req.institution_code, lines, line_dates)
+        snap.fills, snap.dup_seen = await self.store.read_abuse_state(
+            snap.keys, plan.fill_items, plan.dup_keys
+        )
+        order_day = int(ep.get("ord", "-1"))
+        order = M.from_day_number(order_day) if order_day >= 0 else None
+        return lines, order, plan
 
     def _adjudicate(
         self,
         ref: Reference,
         req: pb.SettleRequest,
-        inst: Any,
+        inst: Institution,
         snap: MemberSnapshot,
         service_date: dt.date,
         plan: S.ClaimPlan,
+        lines: list[pb.FeeLine],
+        *,
+        diagnosis: str,
+        referral: int,
+        emergency: bool,
+        discharge_order: dt.date | None,
     ) -> tuple[pb.SettlementResponse, np.ndarray, np.ndarray]:
         resp = pb.SettlementResponse(
             request_id=req.request_id,
@@ -244,20 +346,19 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         engine = ref.engine
         claims = S.claim_row(
             engine, snap.member, inst, snap.accumulators,
-            setting=req.setting, service_date=service_date, referral=req.referral,
-            emergency=req.emergency, diagnosis_code=req.diagnosis_code,
-            use_account=req.use_account,
+            setting=req.setting, service_date=service_date, referral=referral,
+            emergency=emergency, diagnosis_code=diagnosis,
+            use_account=req.use_account, discharge_order_date=discharge_order,
         ).reshape(1, M.CI_N)
-        lines = S.line_rows(engine, req.lines, plan, inst, snap)
+        line_cols = S.line_rows(engine, lines, plan, inst, snap)
         offsets = np.array([0, len(lines)], dtype=np.int64)
-        claim_out, line_out = engine.adjudicate(claims, lines, offsets)
+        claim_out, line_out = engine.adjudicate(claims, line_cols, offsets)
         co = claim_out[0]
-        S.check_invariants(co, line_out, req.lines)
+        S.check_invariants(co, line_out, lines)
         resp.amounts.CopyFrom(S.amounts(co))
-        resp.lines.extend(S.line_results(req.lines, line_out))
+        resp.lines.extend(S.line_results(lines, line_out))
         resp.notes.extend(M.note_names(int(co[M.CO_NOTES])))
-        if snap.settlements_today + 1 > S.HIGH_FREQUENCY_PER_DAY_MAX:
-            resp.warnings.append("HIGH_FREQUENCY")
+        resp.warnings.extend(S.warnings(req, snap))
         resp.acct_current_balance_fen = snap.member.acct_current_fen
         resp.acct_prior_balance_fen = snap.member.acct_prior_fen
         return resp, co, line_out
@@ -266,7 +367,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         idem = snap.idem
         if idem.get("k") == "tombstone":
             raise FailedPrecondition("request_id: cancelled by CancelByRequest (冲正)")
-        if idem.get("h") != req_hash:
+        if idem.get("h") != req_hash or idem.get("k") != "settle":
             raise AlreadyExists("request_id: already used for a request with different content")
         return await self._replay_by_id(idem.get("s", ""))
 
@@ -274,65 +375,353 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         record = await self.store.settlement_record(settlement_id)
         if record is None:
             raise FailedPrecondition(f"request_id: settlement {settlement_id} is not readable")
-        resp = pb.SettlementResponse.FromString(record["resp"])
+        resp = _settlement_from_record(record)
         resp.replay = True
-        if record.get("status") == b"REVERSED":
-            resp.status = pb.REVERSED
         return resp
 
-    # --- not served yet -------------------------------------------------------------
+    # --- 2103 / 2208 / 2305 ----------------------------------------------------------
     @handler
     async def ReverseSettlement(
         self, request: pb.ReverseRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReversalResponse:
-        raise _unimplemented("ReverseSettlement")
+        V.check_reverse(request)
+        if partition_of_settlement(request.settlement_id) != partition_of(request.psn_no):
+            raise NotFound(f"settlement_id: no settlement {request.settlement_id!r} of this member")
+        record = await self.store.settlement_record(request.settlement_id)
+        if record is None or record.get("psn", b"").decode() != request.psn_no:
+            raise NotFound(f"settlement_id: no settlement {request.settlement_id!r} of this member")
+        return await self._reverse(
+            request.psn_no, request.settlement_id, record, request_id=request.request_id,
+            request_hash=_hash(request), institution_code=request.institution_code,
+            operator=request.operator_id, terminal=request.terminal_id, kind="REVERSE",
+        )
 
+    async def _reverse(
+        self, psn_no: str, settlement_id: str, record: dict[str, bytes], *, request_id: str,
+        request_hash: str, institution_code: str, operator: str, terminal: str, kind: str,
+        expected_request_id: str = "",
+    ) -> pb.ReversalResponse:
+        now = _now()
+        today = _clearing_day(now)
+        p = partition_of(psn_no)
+        reversal_id = new_reversal_id(p, today)
+        out = await self.store.reverse_settlement(
+            psn_no, settlement_id, record, request_id=request_id, request_hash=request_hash,
+            institution_code=institution_code, reversal_id=reversal_id,
+            today_day=M.day_number(today), window_days=REVERSAL_WINDOW_DAYS,
+            reversed_at=_stamp(now),
+            journal={"type": kind, "rev": reversal_id, "setl": settlement_id, "req": request_id,
+                     "psn": psn_no, "inst": institution_code, "op": operator, "term": terminal,
+                     "at": _stamp(now), "sday": M.day_number(today)},
+            expected_request_id=expected_request_id,
+        )
+        status = out[0]
+        if status in ("OK", "ALREADY", "REPLAY"):
+            fresh = await self.store.settlement_record(settlement_id)
+            assert fresh is not None
+            original = pb.SettlementResponse.FromString(fresh["resp"])
+            return pb.ReversalResponse(
+                reversal_id=fresh.get("rev", b"").decode(),
+                settlement_id=settlement_id,
+                replay=status != "OK",
+                reversed_amounts=original.amounts,
+                acct_current_balance_fen=int(fresh.get("rev_cur", b"0")),
+                acct_prior_balance_fen=int(fresh.get("rev_pri", b"0")),
+                reversed_at=fresh.get("rev_at", b"").decode(),
+            )
+        if status == "CONFLICT":
+            raise AlreadyExists("request_id: already used for a request with different content")
+        if status == "DENIED":
+            raise PermissionDenied("settlement_id: settled by another institution")
+        if status == "EXPIRED":
+            raise FailedPrecondition(
+                f"settlement_id: older than the {REVERSAL_WINDOW_DAYS}-day reversal window"
+            )
+        if status == "MISMATCH":
+            raise FailedPrecondition("original_request_id: does not match the settlement")
+        raise NotFound(f"settlement_id: no settlement {settlement_id!r}")
+
+    # --- 2601 ------------------------------------------------------------------------
     @handler
     async def CancelByRequest(
         self, request: pb.CancelRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelResponse:
-        raise _unimplemented("CancelByRequest")
+        V.check_cancel(request)
+        self._institution(self.reference, request.institution_code)
+        req_hash = _hash(request)
+        now = _now()
+        for _attempt in range(STALE_RETRIES_MAX + 1):
+            own = await self.store.idempotency_record(request.psn_no, request.request_id)
+            if own:
+                if own.get("h") != req_hash or own.get("k") not in ("cancel", "reverse"):
+                    raise AlreadyExists(
+                        "request_id: already used for a request with different content"
+                    )
+            original = await self.store.idempotency_record(
+                request.psn_no, request.original_request_id
+            )
+            kind = original.get("k")
+            if original and original.get("inst", request.institution_code) != (
+                request.institution_code
+            ):
+                raise PermissionDenied("original_request_id: sent by another institution")
+            if kind == "settle":
+                settlement_id = original["s"]
+                record = await self.store.settlement_record(settlement_id)
+                if record is None:
+                    raise FailedPrecondition("original_request_id: settlement not readable")
+                rev = await self._reverse(
+                    request.psn_no, settlement_id, record, request_id=request.request_id,
+                    request_hash=req_hash, institution_code=request.institution_code,
+                    operator=request.operator_id, terminal=request.terminal_id, kind="CANCEL",
+                    expected_request_id=request.original_request_id,
+                )
+                return pb.CancelResponse(
+                    outcome=pb.CancelResponse.REVERSED, settlement_id=settlement_id,
+                    reversal_id=rev.reversal_id, replay=rev.replay,
+                )
+            if kind == "tombstone":
+                return pb.CancelResponse(outcome=pb.CancelResponse.TOMBSTONED,
+                                         replay=bool(own))
+            if kind:
+                return pb.CancelResponse(outcome=pb.CancelResponse.NOTHING_TO_DO,
+                                         replay=bool(own))
+            out = await self.store.tombstone(
+                request.psn_no, request.original_request_id, request_id=request.request_id,
+                request_hash=req_hash, institution_code=request.institution_code,
+                journal={"type": "TOMBSTONE", "req": request.request_id,
+                         "orig": request.original_request_id, "psn": request.psn_no,
+                         "inst": request.institution_code, "op": request.operator_id,
+                         "term": request.terminal_id, "at": _stamp(now)},
+            )
+            if out[0] in ("OK", "REPLAY"):
+                return pb.CancelResponse(outcome=pb.CancelResponse.TOMBSTONED,
+                                         replay=out[0] == "REPLAY")
+            if out[0] == "CONFLICT":
+                raise AlreadyExists(
+                    "request_id: already used for a request with different content"
+                )
+            # EXISTS: the original arrived meanwhile; look again.
+        raise Unavailable("the original request kept changing; retry")
 
+    # --- 2401 / 2402 -----------------------------------------------------------------
     @handler
     async def Admit(
         self, request: pb.AdmitRequest, context: grpc.aio.ServicerContext
     ) -> pb.EpisodeResponse:
-        raise _unimplemented("Admit")
+        admission = V.check_admit(request)
+        ref = self.reference
+        inst = self._institution(ref, request.institution_code)
+        self._check_setting(pb.INPATIENT, inst)
+        snap = await self.store.read_member(
+            request.psn_no, year=admission.year, day=M.day_number(admission)
+        )
+        if snap is None:
+            raise NotFound(f"psn_no: unknown member {request.psn_no!r}")
+        reason = S.gate_reason(snap.member, inst, request.card_no, admission)
+        if reason is not None:
+            raise FailedPrecondition(f"psn_no: admission refused: {reason}")
+        now = _now()
+        episode_id = new_episode_id(snap.keys.partition, admission)
+        out = await self.store.admit(
+            request.psn_no, request_id=request.request_id, request_hash=_hash(request),
+            episode_id=episode_id, institution_code=request.institution_code,
+            admission_day=M.day_number(admission), diagnosis_code=request.diagnosis_code,
+            referral=request.referral, emergency=request.emergency,
+            readmission_days=READMISSION_WINDOW_DAYS,
+            journal={"type": "ADMIT", "ep": episode_id, "req": request.request_id,
+                     "psn": request.psn_no, "inst": request.institution_code,
+                     "op": request.operator_id, "term": request.terminal_id,
+                     "at": _stamp(now)},
+        )
+        if out[0] == "OK":
+            return pb.EpisodeResponse(episode_id=out[1], status="OPEN",
+                                      warnings=[w for w in out[2:3] if w])
+        if out[0] == "REPLAY":
+            ep = await self.store.episode(request.psn_no, out[1])
+            return pb.EpisodeResponse(episode_id=out[1], status=ep.get("status", ""),
+                                      warnings=[w for w in [ep.get("warn", "")] if w],
+                                      replay=True)
+        if out[0] == "OPEN":
+            raise FailedPrecondition(f"psn_no: already admitted (episode {out[1]})")
+        if out[0] == "CONFLICT":
+            raise AlreadyExists("request_id: already used for a request with different content")
+        raise NotFound(f"psn_no: unknown member {request.psn_no!r}")
 
     @handler
     async def Discharge(
         self, request: pb.DischargeRequest, context: grpc.aio.ServicerContext
     ) -> pb.EpisodeResponse:
-        raise _unimplemented("Discharge")
+        discharge, order = V.check_discharge(request)
+        self._institution(self.reference, request.institution_code)
+        if partition_of_settlement(request.episode_id, "E") != partition_of(request.psn_no):
+            raise NotFound(f"episode_id: unknown episode {request.episode_id!r}")
+        out = await self.store.discharge(
+            request.psn_no, request.episode_id, request_id=request.request_id,
+            request_hash=_hash(request), institution_code=request.institution_code,
+            discharge_day=M.day_number(discharge),
+            order_day=M.day_number(order) if order else -1,
+            diagnosis_code=request.diagnosis_code,
+            journal={"type": "DISCHARGE", "ep": request.episode_id, "req": request.request_id,
+                     "psn": request.psn_no, "inst": request.institution_code,
+                     "op": request.operator_id, "term": request.terminal_id,
+                     "at": _stamp(_now())},
+        )
+        if out[0] in ("OK", "REPLAY"):
+            return pb.EpisodeResponse(episode_id=request.episode_id, status="DISCHARGED",
+                                      warnings=[w for w in out[1:2] if w],
+                                      replay=out[0] == "REPLAY")
+        if out[0] == "DENIED":
+            raise PermissionDenied("episode_id: the episode belongs to another institution")
+        if out[0] == "STATUS":
+            raise FailedPrecondition(f"episode_id: episode is {out[1]}, not OPEN")
+        if out[0] == "BEFORE_ADMISSION":
+            raise InvalidArgument("discharge_date", "before the admission date")
+        if out[0] == "CONFLICT":
+            raise AlreadyExists("request_id: already used for a request with different content")
+        raise NotFound(f"episode_id: unknown episode {request.episode_id!r}")
 
+    # --- 2301 ------------------------------------------------------------------------
     @handler
     async def UploadFeeDetails(
-        self, request_iterator: Any, context: grpc.aio.ServicerContext
+        self, request_iterator: AsyncIterator[pb.FeeDetailChunk],
+        context: grpc.aio.ServicerContext,
     ) -> pb.FeeDetailUploadResponse:
-        raise _unimplemented("UploadFeeDetails")
+        """Each chunk is its own request (request_id) and is applied all or nothing."""
+        resp = pb.FeeDetailUploadResponse()
+        first: pb.FeeDetailChunk | None = None
+        async for chunk in request_iterator:
+            V.check_chunk(chunk, lines_per_chunk_max=LINES_PER_CHUNK_MAX)
+            if first is None:
+                first = chunk
+                self._institution(self.reference, chunk.institution_code)
+                resp.episode_id = chunk.episode_id
+                if partition_of_settlement(chunk.episode_id, "E") != partition_of(chunk.psn_no):
+                    raise NotFound(f"episode_id: unknown episode {chunk.episode_id!r}")
+            elif (chunk.episode_id, chunk.psn_no, chunk.institution_code) != (
+                first.episode_id, first.psn_no, first.institution_code
+            ):
+                raise InvalidArgument("episode_id", "one upload carries one episode's lines")
+            lines = [
+                (ln.feedetl_sn, ln.SerializeToString(deterministic=True), ln.amount_fen)
+                for ln in chunk.lines
+            ]
+            out = await self.store.upload_lines(
+                chunk.psn_no, chunk.episode_id, request_id=chunk.request_id,
+                request_hash=_hash(chunk), institution_code=chunk.institution_code,
+                lines_per_episode_max=LINES_PER_EPISODE_MAX, lines=lines,
+            )
+            status = out[0]
+            if status in ("OK", "REPLAY"):
+                resp.lines_received += len(lines)
+                resp.lines_added += int(out[1])
+                resp.lines_unchanged += int(out[2])
+                resp.episode_line_count = int(out[3])
+                resp.episode_amount_fen = int(out[4])
+                continue
+            if status == "LINE_CONFLICT":
+                raise AlreadyExists(
+                    f"lines: feedetl_sn {out[1]} was uploaded before with other content"
+                )
+            if status == "TOO_MANY":
+                raise InvalidArgument("lines", f"an episode holds at most {out[1]} lines")
+            if status == "DENIED":
+                raise PermissionDenied("episode_id: the episode belongs to another institution")
+            if status == "STATUS":
+                raise FailedPrecondition(f"episode_id: episode is {out[1]}; no more lines")
+            if status == "CONFLICT":
+                raise AlreadyExists(
+                    "request_id: already used for a request with different content"
+                )
+            raise NotFound(f"episode_id: unknown episode {chunk.episode_id!r}")
+        if first is None:
+            raise InvalidArgument("lines", "the upload carried no chunk")
+        return resp
 
+    # --- 5203 ------------------------------------------------------------------------
     @handler
     async def GetSettlement(
         self, request: pb.GetSettlementRequest, context: grpc.aio.ServicerContext
     ) -> pb.SettlementResponse:
-        raise _unimplemented("GetSettlement")
+        V.check_get(request)
+        settlement_id = request.settlement_id
+        if not settlement_id:
+            idem = await self.store.idempotency_record(request.psn_no, request.request_id)
+            if idem.get("k") != "settle":
+                raise NotFound(f"request_id: no settlement for {request.request_id!r}")
+            settlement_id = idem["s"]
+        record = await self.store.settlement_record(settlement_id)
+        if record is None:
+            raise NotFound(f"settlement_id: no settlement {settlement_id!r}")
+        if record.get("inst", b"").decode() != request.institution_code:
+            raise PermissionDenied("settlement_id: settled by another institution")
+        return _settlement_from_record(record)
 
+    # --- 3201 / 3202 -----------------------------------------------------------------
     @handler
     async def Reconcile(
         self, request: pb.ReconcileRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReconcileResponse:
-        raise _unimplemented("Reconcile")
+        start, end = V.check_range(request.institution_code, request.from_date, request.to_date)
+        days = range(M.day_number(start), M.day_number(end) + 1)
+        sums = await self.store.reconcile_totals(request.institution_code, days)
+        gateway = pb.ReconcileTotals(
+            settlement_count=sums.get("n", 0),
+            medfee_sumamt_fen=sums.get("medfee", 0),
+            fund_pay_sumamt_fen=sums.get("fund", 0),
+            hifp_pay_fen=sums.get("hifp", 0),
+            supplementary_pay_fen=sums.get("supp", 0),
+            hifmi_pay_fen=sums.get("hifmi", 0),
+            maf_pay_fen=sums.get("maf", 0),
+            acct_pay_fen=sums.get("acct", 0),
+            psn_cash_pay_fen=sums.get("cash", 0),
+            reversal_count=sums.get("rn", 0),
+            reversed_medfee_sumamt_fen=sums.get("rmedfee", 0),
+        )
+        difference = pb.ReconcileTotals()
+        for f in pb.ReconcileTotals.DESCRIPTOR.fields:
+            setattr(difference, f.name,
+                    getattr(gateway, f.name) - getattr(request.declared, f.name))
+        matched = difference == pb.ReconcileTotals()
+        return pb.ReconcileResponse(
+            result=pb.ReconcileResponse.MATCH if matched else pb.ReconcileResponse.MISMATCH,
+            gateway=gateway, declared=request.declared, difference=difference,
+        )
 
     async def ExportSettlements(
         self, request: pb.ExportSettlementsRequest, context: grpc.aio.ServicerContext
-    ) -> Any:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, "ExportSettlements is not served by this gateway version"
-        )
-        yield pb.SettlementResponse()  # pragma: no cover - makes this an async generator
+    ) -> AsyncIterator[pb.SettlementResponse]:
+        """Every settlement of the institution cleared in the range, partition by partition."""
+        try:
+            start, end = V.check_range(request.institution_code, request.from_date,
+                                       request.to_date)
+        except ClaimError as e:
+            await context.abort(e.code, e.message)
+            return
+        first_day, last_day = M.day_number(start), M.day_number(end)
+        # Journal ids are commit times; a day's margin each side, then filter by clearing day.
+        start_ms = (first_day - 1) * 86_400_000
+        end_ms = (last_day + 2) * 86_400_000
+        inst = request.institution_code.encode()
+        try:
+            for p in range(PARTITIONS):
+                entries = await self.store.journal_entries(p, start_ms, end_ms)
+                for _eid, fields in entries:
+                    if fields.get("type") != b"SETTLE" or fields.get("inst") != inst:
+                        continue
+                    if not first_day <= int(fields.get("sday", b"-1")) <= last_day:
+                        continue
+                    record = await self.store.settlement_record(fields["setl"].decode())
+                    if record is not None:
+                        yield _settlement_from_record(record)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "state store unavailable; retry")
 
 
-def _unimplemented(name: str) -> ClaimError:
-    err = ClaimError(f"{name} is not served by this gateway version")
-    err.code = grpc.StatusCode.UNIMPLEMENTED
-    return err
+def _settlement_from_record(record: dict[str, bytes]) -> pb.SettlementResponse:
+    resp = pb.SettlementResponse.FromString(record["resp"])
+    if record.get("status") == b"REVERSED":
+        resp.status = pb.REVERSED
+        resp.reversal_id = record.get("rev", b"").decode()
+    return resp
+

@@ -86,14 +86,30 @@ class ClaimPlan:
     dup_keys: list[str]
 
 
-def plan_claim(req: pb.SettleRequest, line_dates: Sequence[dt.date]) -> ClaimPlan:
+def plan_claim(
+    institution_code: str, lines: Sequence[pb.FeeLine], line_dates: Sequence[dt.date]
+) -> ClaimPlan:
     days = [M.day_number(d) for d in line_dates]
-    items = sorted({ln.item_code for ln in req.lines if ln.days_supply > 0})
+    items = sorted({ln.item_code for ln in lines if ln.days_supply > 0})
     dups = [
-        dup_key(req.institution_code, ln.item_code, d, ln.prescription_no)
-        for ln, d in zip(req.lines, days, strict=True)
+        dup_key(institution_code, ln.item_code, d, ln.prescription_no)
+        for ln, d in zip(lines, days, strict=True)
     ]
     return ClaimPlan(days, items, dups)
+
+
+def warnings(req: pb.SettleRequest, snap: MemberSnapshot) -> list[str]:
+    """Abuse-check warnings (DOMAIN.md §6): recorded on the settlement, never blocking."""
+    out: list[str] = []
+    if req.setting in (pb.PHARMACY, pb.OUTPATIENT) and snap.open_episode:
+        _episode, institution, _day = snap.open_episode.split("|")
+        if institution != req.institution_code:
+            out.append("OPEN_INPATIENT_EPISODE")  # 挂床: in hospital elsewhere
+    if snap.episode.get("warn"):
+        out.append(snap.episode["warn"])  # READMISSION_15D, found at admission
+    if snap.settlements_today + 1 > HIGH_FREQUENCY_PER_DAY_MAX:
+        out.append("HIGH_FREQUENCY")
+    return out
 
 
 def remote_registered(member: Member, institution_code: str, on: dt.date) -> bool:
@@ -267,6 +283,7 @@ def check_invariants(co: np.ndarray, lo: np.ndarray, lines: Sequence[pb.FeeLine]
 
 def commit_plan(
     req: pb.SettleRequest,
+    lines: Sequence[pb.FeeLine],
     snap: MemberSnapshot,
     plan: ClaimPlan,
     co: np.ndarray,
@@ -275,10 +292,13 @@ def commit_plan(
     *,
     year: int,
     service_day: int,
+    settle_day: int,
     settlement_id: str,
     req_hash: str,
     response_bytes: bytes,
     settled_at: str,
+    episode_id: str = "",
+    episode_line_count: int = 0,
 ) -> SettlementCommit:
     """Everything the commit script writes for one settlement."""
     statuses = lo[:, M.LO_STATUS].tolist()
@@ -287,12 +307,13 @@ def commit_plan(
         for name, col in ACCUMULATOR_COLUMNS.items()
         if int(co[col]) != 0
     }
+    a = [int(v) for v in co]
     fills: dict[str, str] = {}
     prior_fills: dict[str, str] = {}
     dup_keys: list[str] = []
     items = engine.items
     index = engine.item_index
-    for i, ln in enumerate(req.lines):
+    for i, ln in enumerate(lines):
         if statuses[i] == M.LineStatus.REJECTED:
             continue
         dup_keys.append(plan.dup_keys[i])
@@ -301,18 +322,39 @@ def commit_plan(
             fills[ln.item_code] = f"{plan.line_days[i]}:{ln.days_supply}"
             prev = snap.fills.get(ln.item_code)
             prior_fills[ln.item_code] = f"{prev[0]}:{prev[1]}" if prev else ""
-    a = [int(v) for v in co]
     record: dict[str, bytes | str | int] = {
+        "id": settlement_id,
         "resp": response_bytes,
         "status": "SETTLED",
         "req": req.request_id,
         "psn": req.psn_no,
         "inst": req.institution_code,
         "day": service_day,
+        "sday": settle_day,
         "at": settled_at,
+        "ep": episode_id,
+        "medfee": a[M.CO_MEDFEE],
+        "fund": a[M.CO_FUND_PAY_SUM],
+        "acct": a[M.CO_ACCT_PAY],
+        "cash": a[M.CO_CASH],
         # What a reversal needs to restore the member's state exactly.
-        "undo_fills": "|".join(f"{k}={v}" for k, v in prior_fills.items()),
-        "undo_dups": "\n".join(dup_keys),
+        "acct_cur": a[M.CO_ACCT_CURRENT_PAY],
+        "acct_pri": a[M.CO_ACCT_PRIOR_PAY],
+        "inc": ",".join(f"{k}={v}" for k, v in increments.items()),
+        "fills_new": "|".join(f"{k}={v}" for k, v in fills.items()),
+        "fills_old": "|".join(f"{k}={v}" for k, v in prior_fills.items()),
+        "dups": "\n".join(dup_keys),
+    }
+    totals = {
+        "n": 1,
+        "medfee": a[M.CO_MEDFEE],
+        "fund": a[M.CO_FUND_PAY_SUM],
+        "hifp": a[M.CO_HIFP],
+        "supp": a[M.CO_SUPPLEMENTARY],
+        "hifmi": a[M.CO_HIFMI],
+        "maf": a[M.CO_MAF],
+        "acct": a[M.CO_ACCT_PAY],
+        "cash": a[M.CO_CASH],
     }
     journal: dict[str, bytes | str | int] = {
         "type": "SETTLE",
@@ -324,6 +366,8 @@ def commit_plan(
         "term": req.terminal_id,
         "at": settled_at,
         "day": service_day,
+        "sday": settle_day,
+        "ep": episode_id,
         "setting": req.setting,
         "medfee": a[M.CO_MEDFEE],
         "fund": a[M.CO_FUND_PAY_SUM],
@@ -347,5 +391,10 @@ def commit_plan(
         dup_keys=dup_keys,
         record=record,
         journal=journal,
+        totals=totals,
         service_day=service_day,
+        settle_day=settle_day,
+        institution_code=req.institution_code,
+        episode_id=episode_id,
+        episode_line_count=episode_line_count,
     )

@@ -78,8 +78,26 @@ def new_settlement_id(partition: int, day: dt.date) -> str:
     return f"S{partition:04d}{day:%Y%m%d}{secrets.token_hex(8)}"
 
 
-def partition_of_settlement(settlement_id: str) -> int | None:
-    if len(settlement_id) < 5 or settlement_id[0] != "S" or not settlement_id[1:5].isdigit():
+def totals_key(partition: int, institution_code: str, day: int) -> str:
+    """Reconciliation totals of one institution, one clearing day, one partition."""
+    return f"rec:{tag(partition)}:{institution_code}:{day}"
+
+
+def new_reversal_id(partition: int, day: dt.date) -> str:
+    return f"R{partition:04d}{day:%Y%m%d}{secrets.token_hex(8)}"
+
+
+def new_episode_id(partition: int, day: dt.date) -> str:
+    return f"E{partition:04d}{day:%Y%m%d}{secrets.token_hex(8)}"
+
+
+def partition_of_settlement(settlement_id: str, prefix: str = "S") -> int | None:
+    """The partition encoded in a settlement (``S``), reversal (``R``) or episode (``E``) id."""
+    if (
+        len(settlement_id) < 5
+        or settlement_id[0] != prefix
+        or not settlement_id[1:5].isdigit()
+    ):
         return None
     value = int(settlement_id[1:5])
     return value if value < PARTITIONS else None
@@ -106,6 +124,15 @@ class MemberKeys:
 
     def settlement(self, settlement_id: str) -> str:
         return f"setl:{tag(self.partition)}:{settlement_id}"
+
+    def totals(self, institution_code: str, day: int) -> str:
+        return totals_key(self.partition, institution_code, day)
+
+    def episode(self, episode_id: str) -> str:
+        return f"ep:{tag(self.partition)}:{episode_id}"
+
+    def episode_lines(self, episode_id: str) -> str:
+        return f"epl:{tag(self.partition)}:{episode_id}"
 
     @property
     def journal(self) -> str:
@@ -262,6 +289,9 @@ class MemberSnapshot:
     dup_seen: frozenset[str]
     idem: dict[str, str]  # the request id's record, empty when new
     settlements_today: int
+    open_episode: str = ""  # "<episode id>|<institution>|<admission day>" when in hospital
+    episode: dict[str, str] = field(default_factory=dict)  # the claim's episode, if any
+    episode_lines: list[bytes] = field(default_factory=list)  # its uploaded lines
 
 
 @dataclass(slots=True)
@@ -276,7 +306,12 @@ class SettlementCommit:
     dup_keys: Sequence[str] = ()
     record: dict[str, bytes | str | int] = field(default_factory=dict)
     journal: dict[str, bytes | str | int] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)  # reconciliation increments
     service_day: int = 0
+    settle_day: int = 0  # the clearing day (China Standard Time) the totals count under
+    institution_code: str = ""
+    episode_id: str = ""
+    episode_line_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +347,11 @@ class Store:
         self.client = client
         self._read = client.register_script(_script("read_member.lua"))
         self._commit = client.register_script(_script("commit_settlement.lua"))
+        self._reverse = client.register_script(_script("reverse_settlement.lua"))
+        self._tombstone = client.register_script(_script("tombstone.lua"))
+        self._admit = client.register_script(_script("admit.lua"))
+        self._discharge = client.register_script(_script("discharge.lua"))
+        self._upload = client.register_script(_script("upload_lines.lua"))
 
     @classmethod
     def from_url(cls, url: str, *, cluster: bool = False, **kwargs: Any) -> Store:
@@ -400,15 +440,19 @@ class Store:
         fill_items: Sequence[str] = (),
         dup_keys: Sequence[str] = (),
         request_id: str = "",
+        episode_id: str = "",
     ) -> MemberSnapshot | None:
-        """One round trip: member, this year's accumulators, fills, duplicates, request id."""
+        """One round trip: member, this year's accumulators, fills, duplicates, request id,
+        and for an inpatient settlement the episode with its uploaded lines."""
         keys = MemberKeys.of(psn_no)
         idem_key = keys.idem(request_id) if request_id else f"idem:{tag(keys.partition)}:"
         raw = await self._read(
-            keys=[keys.member, keys.fills, keys.dups, idem_key, keys.day_counter(psn_no, day)],
-            args=[len(fill_items), *fill_items, len(dup_keys), *dup_keys],
+            keys=[keys.member, keys.fills, keys.dups, idem_key, keys.day_counter(psn_no, day),
+                  keys.episode(episode_id), keys.episode_lines(episode_id)],
+            args=[1 if episode_id else 0, len(fill_items), *fill_items, len(dup_keys),
+                  *dup_keys],
         )
-        member_flat, fills_raw, dups_raw, idem_flat, today = raw
+        member_flat, fills_raw, dups_raw, idem_flat, today, ep_flat, ep_lines = raw
         if not member_flat:
             return None
         h = _pairs(member_flat)
@@ -431,6 +475,9 @@ class Store:
             dup_seen=dup_seen,
             idem=idem,
             settlements_today=int(today),
+            open_episode=h["ep_open"].decode() if "ep_open" in h else "",
+            episode={k: v.decode() for k, v in _pairs(ep_flat).items()},
+            episode_lines=list(ep_lines),
         )
 
     async def commit_settlement(self, snap: MemberSnapshot, c: SettlementCommit) -> CommitOutcome:
@@ -445,6 +492,9 @@ class Store:
             c.acct_current_pay_fen,
             c.acct_prior_pay_fen,
             DAY_COUNTER_TTL_S,
+            c.episode_id,
+            c.institution_code,
+            c.episode_line_count,
             len(c.accumulator_increments),
         ]
         for name, inc in c.accumulator_increments.items():
@@ -460,6 +510,9 @@ class Store:
         args.append(len(c.journal))
         for name, value in c.journal.items():
             args += [name, value]
+        args.append(len(c.totals))
+        for name, inc in c.totals.items():
+            args += [name, inc]
         out = await self._commit(
             keys=[
                 keys.member,
@@ -469,15 +522,184 @@ class Store:
                 keys.settlement(c.settlement_id),
                 keys.journal,
                 keys.day_counter(psn_no, c.service_day),
+                keys.totals(c.institution_code, c.settle_day),
+                keys.episode(c.episode_id),
             ],
             args=args,
         )
         status = out[0].decode()
         if status == "OK":
             return CommitOutcome(status, int(out[1]), int(out[2]), int(out[3]))
-        if status == "REPLAY":
+        if status in ("REPLAY", "EPISODE"):
             return CommitOutcome(status, settlement_id=out[1].decode())
         return CommitOutcome(status)
+
+    async def reverse_settlement(
+        self,
+        psn_no: str,
+        settlement_id: str,
+        record: dict[str, bytes],
+        *,
+        request_id: str,
+        request_hash: str,
+        institution_code: str,
+        reversal_id: str,
+        today_day: int,
+        window_days: int,
+        reversed_at: str,
+        journal: dict[str, str | int],
+        expected_request_id: str = "",
+    ) -> list[str]:
+        """ONE script call that undoes a settlement; returns the script's reply as strings."""
+        keys = MemberKeys.of(psn_no)
+        service_day = int(record.get("day", b"0"))
+        episode_id = record.get("ep", b"").decode()
+        args: list[Any] = [
+            request_hash, IDEMPOTENCY_TTL_S, reversal_id, institution_code, today_day,
+            window_days, reversed_at, request_id, expected_request_id, len(journal),
+        ]
+        for name, value in journal.items():
+            args += [name, value]
+        out = await self._reverse(
+            keys=[
+                keys.member, keys.fills, keys.dups, keys.idem(request_id),
+                keys.settlement(settlement_id), keys.journal,
+                keys.day_counter(psn_no, service_day),
+                keys.totals(institution_code, today_day),
+                keys.episode(episode_id),
+            ],
+            args=args,
+        )
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+
+    async def tombstone(
+        self, psn_no: str, original_request_id: str, *, request_id: str, request_hash: str,
+        institution_code: str, journal: dict[str, str | int],
+    ) -> list[str]:
+        keys = MemberKeys.of(psn_no)
+        args: list[Any] = [request_hash, IDEMPOTENCY_TTL_S, institution_code, len(journal)]
+        for name, value in journal.items():
+            args += [name, value]
+        out = await self._tombstone(
+            keys=[keys.idem(original_request_id), keys.idem(request_id), keys.journal],
+            args=args,
+        )
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+
+    async def admit(
+        self, psn_no: str, *, request_id: str, request_hash: str, episode_id: str,
+        institution_code: str, admission_day: int, diagnosis_code: str, referral: int,
+        emergency: bool, readmission_days: int, journal: dict[str, str | int],
+    ) -> list[str]:
+        keys = MemberKeys.of(psn_no)
+        args: list[Any] = [
+            request_hash, IDEMPOTENCY_TTL_S, episode_id, institution_code, admission_day,
+            diagnosis_code, referral, int(emergency), readmission_days, psn_no, len(journal),
+        ]
+        for name, value in journal.items():
+            args += [name, value]
+        out = await self._admit(
+            keys=[keys.member, keys.idem(request_id), keys.episode(episode_id), keys.journal],
+            args=args,
+        )
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+
+    async def discharge(
+        self, psn_no: str, episode_id: str, *, request_id: str, request_hash: str,
+        institution_code: str, discharge_day: int, order_day: int, diagnosis_code: str,
+        journal: dict[str, str | int],
+    ) -> list[str]:
+        keys = MemberKeys.of(psn_no)
+        args: list[Any] = [
+            request_hash, IDEMPOTENCY_TTL_S, institution_code, discharge_day, order_day,
+            diagnosis_code, len(journal),
+        ]
+        for name, value in journal.items():
+            args += [name, value]
+        out = await self._discharge(
+            keys=[keys.member, keys.idem(request_id), keys.episode(episode_id), keys.journal],
+            args=args,
+        )
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+
+    async def upload_lines(
+        self, psn_no: str, episode_id: str, *, request_id: str, request_hash: str,
+        institution_code: str, lines_per_episode_max: int,
+        lines: Sequence[tuple[int, bytes, int]],
+    ) -> list[str]:
+        """One chunk of fee lines: (feedetl_sn, canonical line bytes, amount in fen)."""
+        keys = MemberKeys.of(psn_no)
+        args: list[Any] = [
+            request_hash, IDEMPOTENCY_TTL_S, institution_code, lines_per_episode_max, len(lines),
+        ]
+        for sn, body, amount_fen in lines:
+            args += [sn, body, amount_fen]
+        out = await self._upload(
+            keys=[keys.episode(episode_id), keys.episode_lines(episode_id),
+                  keys.idem(request_id)],
+            args=args,
+        )
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+
+    async def read_abuse_state(
+        self, keys: MemberKeys, fill_items: Sequence[str], dup_keys: Sequence[str]
+    ) -> tuple[dict[str, tuple[int, int]], frozenset[str]]:
+        """Fills and duplicate keys for lines known only after the first read (episodes).
+        Any commit that changes them also bumps the member version the commit checks."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(keys.fills, list(fill_items) or ["-"])
+        pipe.hmget(keys.dups, list(dup_keys) or ["-"])
+        fills_raw, dups_raw = await pipe.execute()
+        fills: dict[str, tuple[int, int]] = {}
+        for code, value in zip(fill_items, fills_raw, strict=False):
+            if value:
+                a, b = value.split(b":")
+                fills[code] = (int(a), int(b))
+        seen = frozenset(k for k, v in zip(dup_keys, dups_raw, strict=False) if v)
+        return fills, seen
+
+    async def episode(self, psn_no: str, episode_id: str) -> dict[str, str]:
+        raw = await self.client.hgetall(  # type: ignore[misc]
+            MemberKeys.of(psn_no).episode(episode_id)
+        )
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def reconcile_totals(
+        self, institution_code: str, days: Sequence[int]
+    ) -> dict[str, int]:
+        """Sum the per-partition totals of an institution over days (one pipelined pass)."""
+        out: dict[str, int] = {}
+        pipe = self.client.pipeline(transaction=False)
+        count = 0
+        for day in days:
+            for p in range(PARTITIONS):
+                pipe.hgetall(totals_key(p, institution_code, day))
+                count += 1
+        if count == 0:
+            return out
+        for h in await pipe.execute():
+            for k, v in h.items():
+                name = k.decode()
+                out[name] = out.get(name, 0) + int(v)
+        return out
+
+    async def journal_entries(
+        self, partition: int, start_ms: int, end_ms: int, *, page: int = 500
+    ) -> list[tuple[bytes, dict[str, bytes]]]:
+        """Journal entries of one partition with stream ids in [start_ms, end_ms]."""
+        key = f"jrnl:{tag(partition)}"
+        entries: list[tuple[bytes, dict[str, bytes]]] = []
+        lo = str(start_ms)
+        while True:
+            batch = await self.client.xrange(key, min=lo, max=str(end_ms), count=page)
+            entries += [(eid, {k.decode(): v for k, v in f.items()}) for eid, f in batch]
+            if len(batch) < page:
+                return entries
+            lo = "(" + batch[-1][0].decode()  # exclusive: after the last one read
+
+    async def idempotency_record(self, psn_no: str, request_id: str) -> dict[str, str]:
+        raw = await self.client.hgetall(MemberKeys.of(psn_no).idem(request_id))  # type: ignore[misc]
+        return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def settlement_record(self, settlement_id: str) -> dict[str, bytes] | None:
         p = partition_of_settlement(settlement_id)

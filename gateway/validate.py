@@ -159,3 +159,85 @@ def check_eligibility(req: pb.EligibilityRequest, *, limits: Limits = LIMITS) ->
     if req.service_date:
         return parse_date(req.service_date, "service_date", limits=limits)
     return today()
+
+
+def _check_mutation_ids(req: object, limits: Limits) -> None:
+    check_code(req.request_id, "request_id", limits.request_id_len_max)  # type: ignore[attr-defined]
+    check_code(req.institution_code, "institution_code", limits.code_len_max)  # type: ignore[attr-defined]
+    check_code(req.psn_no, "psn_no", limits.code_len_max)  # type: ignore[attr-defined]
+    for name in ("operator_id", "terminal_id"):
+        if hasattr(req, name):
+            check_code(getattr(req, name), name, limits.text_len_max, required=False)
+
+
+def check_reverse(req: pb.ReverseRequest, *, limits: Limits = LIMITS) -> None:
+    _check_mutation_ids(req, limits)
+    check_code(req.settlement_id, "settlement_id", limits.request_id_len_max)
+
+
+def check_cancel(req: pb.CancelRequest, *, limits: Limits = LIMITS) -> None:
+    _check_mutation_ids(req, limits)
+    check_code(req.original_request_id, "original_request_id", limits.request_id_len_max)
+    if req.original_request_id == req.request_id:
+        raise InvalidArgument("original_request_id", "must differ from request_id")
+
+
+def check_admit(req: pb.AdmitRequest, *, limits: Limits = LIMITS) -> dt.date:
+    _check_mutation_ids(req, limits)
+    check_code(req.card_no, "card_no", limits.code_len_max)
+    check_code(req.diagnosis_code, "diagnosis_code", limits.text_len_max)
+    check_enum(req.referral, pb.Referral, "referral", allow_zero=True)
+    return parse_date(req.admission_date, "admission_date", limits=limits)
+
+
+def check_discharge(
+    req: pb.DischargeRequest, *, limits: Limits = LIMITS
+) -> tuple[dt.date, dt.date | None]:
+    _check_mutation_ids(req, limits)
+    check_code(req.episode_id, "episode_id", limits.code_len_max)
+    check_code(req.diagnosis_code, "diagnosis_code", limits.text_len_max, required=False)
+    discharge = parse_date(req.discharge_date, "discharge_date", limits=limits)
+    order = None
+    if req.discharge_order_date:
+        order = parse_date(req.discharge_order_date, "discharge_order_date", limits=limits)
+        if order > discharge:
+            raise InvalidArgument("discharge_order_date", "after the discharge date")
+    return discharge, order
+
+
+def check_chunk(
+    req: pb.FeeDetailChunk, *, limits: Limits = LIMITS, lines_per_chunk_max: int = 1000
+) -> None:
+    _check_mutation_ids(req, limits)
+    check_code(req.episode_id, "episode_id", limits.code_len_max)
+    if not len(req.lines):
+        raise InvalidArgument("lines", "at least one line is required")
+    # A line's own date is checked against the discharge at settlement; here it must be a date.
+    check_lines(req.lines, today() + dt.timedelta(days=limits.future_days_max),
+                limits=limits, max_lines=lines_per_chunk_max)
+
+
+def check_get(req: pb.GetSettlementRequest, *, limits: Limits = LIMITS) -> None:
+    check_code(req.institution_code, "institution_code", limits.code_len_max)
+    if req.settlement_id:
+        check_code(req.settlement_id, "settlement_id", limits.request_id_len_max)
+        return
+    if not req.request_id:
+        raise InvalidArgument("settlement_id", "required (or psn_no and request_id)")
+    check_code(req.psn_no, "psn_no", limits.code_len_max)
+    check_code(req.request_id, "request_id", limits.request_id_len_max)
+
+
+RECONCILE_DAYS_MAX = 92
+
+
+def check_range(institution_code: str, from_date: str, to_date: str,
+                *, limits: Limits = LIMITS) -> tuple[dt.date, dt.date]:
+    check_code(institution_code, "institution_code", limits.code_len_max)
+    start = parse_date(from_date, "from_date", limits=limits)
+    end = parse_date(to_date, "to_date", limits=limits)
+    if end < start:
+        raise InvalidArgument("to_date", "before from_date")
+    if (end - start).days + 1 > RECONCILE_DAYS_MAX:
+        raise InvalidArgument("to_date", f"a range covers at most {RECONCILE_DAYS_MAX} days")
+    return start, end

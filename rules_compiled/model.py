@@ -299,11 +299,15 @@ class CatalogueItem:
 # The kernels and the reference evaluator assert the DOMAIN.md §8 invariants per
 # claim; a broken one is reported here (the claim must not be committed).
 ERR_NONE = 0
-ERR_PRICING_SUM = 1  # medfee != fulamt_ownpay + overlmt_selfpay + preselfpay + inscp (non-REJECTED lines)
+ERR_PRICING_SUM = (
+    1  # medfee != fulamt_ownpay + overlmt_selfpay + preselfpay + inscp (non-REJECTED lines)
+)
 ERR_FUND_PLUS_PERSONAL = 2  # medfee != fund_pay_sumamt + psn_part_amt
 ERR_PERSONAL_SPLIT = 3  # psn_part != acct_pay + cash, or acct_pay != current + prior
 ERR_FUND_SUM = 4  # fund_pay_sumamt != sum of the per-fund payments
 ERR_NEGATIVE = 5  # a negative amount, or an account bucket paying past its balance
 ERR_POOLED_CAP = 6  # a capped fund paying past its annual cap
 ERR_ASSISTANCE_CAP = 7  # assistance paying past its annual cap
-ERR_BAD_INPUT = 100  # unknown scheme / setting / person type, no cohort, bad item row, negative input
+ERR_BAD_INPUT = (
+    100  # unknown scheme / setting / person type, no cohort, bad item row, negative input
+)

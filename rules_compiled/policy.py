@@ -35,12 +35,20 @@ LEVELS = 4  # institution level 0..3; level 0 outside a pharmacy is treated as l
 PAY_PERSONAL = 0  # no fund pays (pharmacy)
 PAY_FUND_FIRST = 1  # funds, then the personal share from the account, then cash
 PAY_ACCOUNT_FIRST = 2  # account pays in-scope cost first (EMP outpatient)
-PAYMENT_NAMES = {"personal": PAY_PERSONAL, "fund_first": PAY_FUND_FIRST, "account_first": PAY_ACCOUNT_FIRST}
+PAYMENT_NAMES = {
+    "personal": PAY_PERSONAL,
+    "fund_first": PAY_FUND_FIRST,
+    "account_first": PAY_ACCOUNT_FIRST,
+}
 
 FUND_POOLED = 0  # 统筹基金 -> CO_HIFP
 FUND_SUPPLEMENTARY = 1  # 附加基金 -> CO_SUPPLEMENTARY
 FUND_SERIOUS_ILLNESS = 2  # 大病保险 -> CO_HIFMI
-FUND_NAMES = {"pooled": FUND_POOLED, "supplementary": FUND_SUPPLEMENTARY, "serious_illness": FUND_SERIOUS_ILLNESS}
+FUND_NAMES = {
+    "pooled": FUND_POOLED,
+    "supplementary": FUND_SUPPLEMENTARY,
+    "serious_illness": FUND_SERIOUS_ILLNESS,
+}
 
 COUNTER_POOLED = 0  # CI_POOLED_PAID / CO_D_POOLED_PAID
 COUNTER_OUTPATIENT_FUND = 1  # CI_OUTPATIENT_FUND_PAID / CO_D_OUTPATIENT_FUND_PAID
@@ -84,9 +92,17 @@ P_HEADER_N = 32
 MAGIC = 0x5255_4C45  # "RULE"
 
 # Cohort rows: scheme, person type, group, then inclusive day ranges.
-(CH_SCHEME, CH_PTYPE, CH_GROUP, CH_BIRTH_LO, CH_BIRTH_HI, CH_WORK_LO, CH_WORK_HI, CH_RETIRE_LO, CH_RETIRE_HI) = range(
-    9
-)
+(
+    CH_SCHEME,
+    CH_PTYPE,
+    CH_GROUP,
+    CH_BIRTH_LO,
+    CH_BIRTH_HI,
+    CH_WORK_LO,
+    CH_WORK_HI,
+    CH_RETIRE_LO,
+    CH_RETIRE_HI,
+) = range(9)
 CH_N = 9
 
 # Rule rows, index ((scheme-1)*4 + (setting-1))*G*4 + group*4 + level.
@@ -206,11 +222,15 @@ class CompiledPolicy:
     def max_groups(self) -> int:
         return int(self.table[P_GROUPS])
 
-    def group_of(self, scheme: int, person_type: int, birth_day: int, work_start_day: int, retire_day: int) -> int:
+    def group_of(
+        self, scheme: int, person_type: int, birth_day: int, work_start_day: int, retire_day: int
+    ) -> int:
         """Index of the member's cohort (or person type) within its scheme; -1 none."""
         for box in self.cohorts:
-            if box.scheme == scheme and box.person_type == person_type and box.contains(
-                birth_day, work_start_day, retire_day
+            if (
+                box.scheme == scheme
+                and box.person_type == person_type
+                and box.contains(birth_day, work_start_day, retire_day)
             ):
                 return box.group
         return -1
@@ -242,7 +262,9 @@ def diagnosis_flags(policy: CompiledPolicy, code: str) -> int:
 def disease_table(policy: CompiledPolicy, items: Iterable[CatalogueItem]) -> tuple[str, ...]:
     """Known chronic-disease codes: the policy's, then the catalogue's (sorted); id = index."""
     known = list(policy.chronic_codes)
-    extra = sorted({normalise_code(i.chronic_disease) for i in items if i.chronic_disease} - set(known))
+    extra = sorted(
+        {normalise_code(i.chronic_disease) for i in items if i.chronic_disease} - set(known)
+    )
     return tuple(known + extra)
 
 
@@ -260,7 +282,7 @@ def disease_id_in(codes: Sequence[str], code: str) -> int:
 
 def pack_catalogue(policy: CompiledPolicy, items: Sequence[CatalogueItem]) -> npt.NDArray[np.int64]:
     codes = disease_table(policy, items)
-    out = np.zeros((max(len(items), 1), IT_N), dtype=np.int64)
+    out = np.zeros((len(items), IT_N), dtype=np.int64)
     for r, it in enumerate(items):
         mask = 0
         for s in it.settings:
@@ -298,8 +320,16 @@ class _Ctx:
             raise self.err(_join(path, key), "must be a table")
         return v
 
-    def int_(self, d: Mapping[str, Any], key: str, path: str, *, default: int | None = None, lo: int = 0,
-             hi: int | None = None) -> int:
+    def int_(
+        self,
+        d: Mapping[str, Any],
+        key: str,
+        path: str,
+        *,
+        default: int | None = None,
+        lo: int = 0,
+        hi: int | None = None,
+    ) -> int:
         if key not in d:
             if default is None:
                 raise self.err(_join(path, key), "missing key")
@@ -331,7 +361,9 @@ class _Ctx:
             raise self.err(_join(path, key), "must be a list of strings")
         return list(v)
 
-    def no_unknown(self, d: Mapping[str, Any], allowed: Iterable[str], path: str, what: str = "key") -> None:
+    def no_unknown(
+        self, d: Mapping[str, Any], allowed: Iterable[str], path: str, what: str = "key"
+    ) -> None:
         allowed_set = set(allowed)
         for k in d:
             if k not in allowed_set:
@@ -370,14 +402,17 @@ def _day(ctx: _Ctx, v: Any, path: str) -> int:
     return day_number(v)
 
 
-def _compile_cohorts(ctx: _Ctx, scheme: Scheme, sdoc: Mapping[str, Any], path: str
-                     ) -> tuple[tuple[str, ...], bool, list[CohortBox]]:
+def _compile_cohorts(
+    ctx: _Ctx, scheme: Scheme, sdoc: Mapping[str, Any], path: str
+) -> tuple[tuple[str, ...], bool, list[CohortBox]]:
     ptypes_names = ctx.str_list(sdoc, "person_types", path)
     allowed = {p.name: p for p in SCHEME_PERSON_TYPES[scheme]}
     ptypes: list[PersonType] = []
     for i, n in enumerate(ptypes_names):
         if n not in allowed:
-            raise ctx.err(f"{path}.person_types[{i}]", f"unknown person type {n!r} for {scheme.name}")
+            raise ctx.err(
+                f"{path}.person_types[{i}]", f"unknown person type {n!r} for {scheme.name}"
+            )
         ptypes.append(allowed[n])
     if set(ptypes) != set(allowed.values()) or len(ptypes) != len(allowed):
         raise ctx.err(f"{path}.person_types", f"must list each of {sorted(allowed)} once")
@@ -425,7 +460,9 @@ def _compile_cohorts(ctx: _Ctx, scheme: Scheme, sdoc: Mapping[str, Any], path: s
     return tuple(names), True, boxes
 
 
-def _check_partition(ctx: _Ctx, boxes: list[CohortBox], names: list[str], path: str, ptype: PersonType) -> None:
+def _check_partition(
+    ctx: _Ctx, boxes: list[CohortBox], names: list[str], path: str, ptype: PersonType
+) -> None:
     """The cohorts of one person type must cover the date space exactly once."""
     if not boxes:
         raise ctx.err(path, f"no cohort for person type {ptype.name}")
@@ -441,9 +478,7 @@ def _check_partition(ctx: _Ctx, boxes: list[CohortBox], names: list[str], path: 
         for y in cuts[1][:-1]:
             for z in cuts[2][:-1]:
                 hits = [b for b in boxes if b.contains(x, y, z)]
-                where = (
-                    f"birth {_fmt_day(x)}, work start {_fmt_day(y)}, retirement {_fmt_day(z)}"
-                )
+                where = f"birth {_fmt_day(x)}, work start {_fmt_day(y)}, retirement {_fmt_day(z)}"
                 if not hits:
                     raise ctx.err(path, f"no cohort of {ptype.name} matches {where}")
                 if len(hits) > 1:
@@ -468,7 +503,11 @@ def _ratio_list(ctx: _Ctx, v: Any, path: str) -> list[int]:
         raise ctx.err(path, "must be an integer or a list of 3 integers by level")
     if isinstance(v, int):
         return [ctx.check_int(v, path, 0, BP_FULL)] * 3
-    if isinstance(v, list) and len(v) == 3 and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+    if (
+        isinstance(v, list)
+        and len(v) == 3
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+    ):
         return [ctx.check_int(x, f"{path}[{i}]", 0, BP_FULL) for i, x in enumerate(v)]
     raise ctx.err(path, "must be an integer or a list of 3 integers by level")
 
@@ -491,13 +530,19 @@ def _bands(ctx: _Ctx, v: Any, path: str) -> tuple[Band, ...]:
             raise ctx.err(bpath, "only the last band may be unbounded (no to_fen)")
         prev_to = out[-1].to_fen if out else 0
         if lo >= hi or lo != prev_to:
-            raise ctx.err(bpath, "bands overlap or are unordered" if lo < prev_to or lo >= hi
-                          else "bands leave a gap (each band must start where the previous ends, the first at 0)")
+            raise ctx.err(
+                bpath,
+                "bands overlap or are unordered"
+                if lo < prev_to or lo >= hi
+                else "bands leave a gap (each band must start where the previous ends, the first at 0)",
+            )
         out.append(Band(lo, hi, bp))
     return tuple(out)
 
 
-def _resolve_rule(ctx: _Ctx, vals: Mapping[str, Any], src: Mapping[str, str], path: str, level: int) -> Rule:
+def _resolve_rule(
+    ctx: _Ctx, vals: Mapping[str, Any], src: Mapping[str, str], path: str, level: int
+) -> Rule:
     """Turn the merged key values of one (cohort, level) into a checked Rule.
 
     ``src`` maps each key to the table it came from (the setting or one of its
@@ -511,7 +556,10 @@ def _resolve_rule(ctx: _Ctx, vals: Mapping[str, Any], src: Mapping[str, str], pa
     if payment_name is None:
         raise ctx.err(kp("payment"), "missing key")
     if payment_name not in PAYMENT_NAMES:
-        raise ctx.err(kp("payment"), f"unknown payment order {payment_name!r} (one of {sorted(PAYMENT_NAMES)})")
+        raise ctx.err(
+            kp("payment"),
+            f"unknown payment order {payment_name!r} (one of {sorted(PAYMENT_NAMES)})",
+        )
     payment = PAYMENT_NAMES[payment_name]
     buckets = vals.get("account_buckets")
     if buckets is None:
@@ -519,8 +567,12 @@ def _resolve_rule(ctx: _Ctx, vals: Mapping[str, Any], src: Mapping[str, str], pa
     if not isinstance(buckets, list) or any(b not in ("current", "prior") for b in buckets):
         raise ctx.err(kp("account_buckets"), "must be a list of 'current' / 'prior'")
     if len(set(buckets)) != len(buckets) or buckets == ["prior", "current"]:
-        raise ctx.err(kp("account_buckets"), "buckets are used current first, then prior, each once")
-    mask = (BUCKET_CURRENT if "current" in buckets else 0) | (BUCKET_PRIOR if "prior" in buckets else 0)
+        raise ctx.err(
+            kp("account_buckets"), "buckets are used current first, then prior, each once"
+        )
+    mask = (BUCKET_CURRENT if "current" in buckets else 0) | (
+        BUCKET_PRIOR if "prior" in buckets else 0
+    )
 
     def geti(key: str, default: int | None, hi: int | None = None) -> int:
         return ctx.int_(vals, key, src.get(key, path), default=default, hi=hi)
@@ -557,31 +609,43 @@ def _resolve_rule(ctx: _Ctx, vals: Mapping[str, Any], src: Mapping[str, str], pa
     above_bp = geti("above_cap_ratio_bp", 0, BP_FULL)
     self_band = geti("self_pay_band_fen", 0)
     if payment == PAY_ACCOUNT_FIRST and ded:
-        raise ctx.err(kp("deductible_fen"), "an account-first setting has a self-pay band, not a deductible")
+        raise ctx.err(
+            kp("deductible_fen"), "an account-first setting has a self-pay band, not a deductible"
+        )
     if payment != PAY_ACCOUNT_FIRST and self_band:
         raise ctx.err(kp("self_pay_band_fen"), "only an account-first setting has a self-pay band")
     return Rule(
         payment=payment,
         account_mask=mask,
-        referral=ctx.bool_(vals, "referral", src.get("referral", path), False) and payment != PAY_PERSONAL,
+        referral=ctx.bool_(vals, "referral", src.get("referral", path), False)
+        and payment != PAY_PERSONAL,
         deductible_fen=ded,
         deductible_remote_fen=ded_remote,
         deductible_per=DED_PER_NAMES[ded_per_name] if (ded or ded_remote) else DED_NONE,
         self_pay_band_fen=self_band,
         band_fund=FUND_NAMES[band_fund_name],
         bands=bands,
-        bands_cumulative=ctx.bool_(vals, "bands_cumulative", src.get("bands_cumulative", path), False),
+        bands_cumulative=ctx.bool_(
+            vals, "bands_cumulative", src.get("bands_cumulative", path), False
+        ),
         fund_cap_fen=cap,
         fund_cap_counter=COUNTER_NAMES[counter_name],
         above_cap_fund=above,
         above_cap_ratio_bp=above_bp,
         overrides_count_against_cap=ctx.bool_(
-            vals, "overrides_count_against_cap", src.get("overrides_count_against_cap", path), False),
+            vals, "overrides_count_against_cap", src.get("overrides_count_against_cap", path), False
+        ),
     )
 
 
-def _compile_setting(ctx: _Ctx, scheme: Scheme, setting: Setting, doc: Mapping[str, Any], path: str,
-                     groups: tuple[str, ...]) -> dict[tuple[Scheme, Setting, int, int], Rule]:
+def _compile_setting(
+    ctx: _Ctx,
+    scheme: Scheme,
+    setting: Setting,
+    doc: Mapping[str, Any],
+    path: str,
+    groups: tuple[str, ...],
+) -> dict[tuple[Scheme, Setting, int, int], Rule]:
     ctx.no_unknown(doc, _SETTING_VALUE_KEYS | {"when"}, path)
     base = {k: v for k, v in doc.items() if k != "when"}
     whens = doc.get("when", [])
@@ -598,15 +662,28 @@ def _compile_setting(ctx: _Ctx, scheme: Scheme, setting: Setting, doc: Mapping[s
             names = ctx.str_list(w, "cohorts", wpath)
             for n in names:
                 if n not in groups:
-                    raise ctx.err(f"{wpath}.cohorts", f"unknown cohort {n!r} (one of {list(groups)})")
+                    raise ctx.err(
+                        f"{wpath}.cohorts", f"unknown cohort {n!r} (one of {list(groups)})"
+                    )
             sel_groups = {groups.index(n) for n in names}
         sel_levels = {1, 2, 3}
         if "levels" in w:
             lv = w["levels"]
-            if not isinstance(lv, list) or not lv or any(x not in (1, 2, 3) or isinstance(x, bool) for x in lv):
+            if (
+                not isinstance(lv, list)
+                or not lv
+                or any(x not in (1, 2, 3) or isinstance(x, bool) for x in lv)
+            ):
                 raise ctx.err(f"{wpath}.levels", "must be a list of levels 1, 2, 3")
             sel_levels = set(lv)
-        parsed.append((sel_groups, sel_levels, {k: v for k, v in w.items() if k not in _WHEN_SELECTORS}, wpath))
+        parsed.append(
+            (
+                sel_groups,
+                sel_levels,
+                {k: v for k, v in w.items() if k not in _WHEN_SELECTORS},
+                wpath,
+            )
+        )
     out: dict[tuple[Scheme, Setting, int, int], Rule] = {}
     for g in range(len(groups)):
         for level in (1, 2, 3):
@@ -622,7 +699,9 @@ def _compile_setting(ctx: _Ctx, scheme: Scheme, setting: Setting, doc: Mapping[s
                         vals.pop("bands", None)
             rule = _resolve_rule(ctx, vals, src, path, level)
             if setting == Setting.PHARMACY and rule.payment != PAY_PERSONAL:
-                raise ctx.err(f"{path}.payment", "a pharmacy pays no fund: payment must be 'personal'")
+                raise ctx.err(
+                    f"{path}.payment", "a pharmacy pays no fund: payment must be 'personal'"
+                )
             out[(scheme, setting, g, level)] = rule
             if level == 1:
                 out[(scheme, setting, g, 0)] = rule
@@ -637,13 +716,30 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise PolicyError(f"{name}: not valid TOML: {e}") from None
-    ctx.no_unknown(doc, {"version", "description", "general", "assistance", "days_supply", "diagnoses", "emp", "res"},
-                   "", "top-level key (or unknown scheme)")
+    ctx.no_unknown(
+        doc,
+        {
+            "version",
+            "description",
+            "general",
+            "assistance",
+            "days_supply",
+            "diagnoses",
+            "emp",
+            "res",
+        },
+        "",
+        "top-level key (or unknown scheme)",
+    )
     version = doc.get("version")
     if not isinstance(version, str) or not version.strip():
         raise ctx.err("version", "missing key (a non-empty string)")
     gen = ctx.table(doc, "general", "")
-    ctx.no_unknown(gen, {"referral_in_province_bp", "referral_out_of_province_bp", "remote_reduction_bp"}, "general")
+    ctx.no_unknown(
+        gen,
+        {"referral_in_province_bp", "referral_out_of_province_bp", "remote_reduction_bp"},
+        "general",
+    )
     ref_in = ctx.int_(gen, "referral_in_province_bp", "general", hi=BP_FULL)
     ref_out = ctx.int_(gen, "referral_out_of_province_bp", "general", hi=BP_FULL)
     remote_cut = ctx.int_(gen, "remote_reduction_bp", "general", hi=BP_FULL)
@@ -651,27 +747,51 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
     ctx.no_unknown(asd, {"annual_cap_fen", "ratio_bp"}, "assistance")
     assist_cap = ctx.int_(asd, "annual_cap_fen", "assistance")
     assist_ratio_doc = ctx.table(asd, "ratio_bp", "assistance")
-    ctx.no_unknown(assist_ratio_doc, [a.name for a in Assistance if a != Assistance.NONE], "assistance.ratio_bp",
-                   "assistance category")
+    ctx.no_unknown(
+        assist_ratio_doc,
+        [a.name for a in Assistance if a != Assistance.NONE],
+        "assistance.ratio_bp",
+        "assistance category",
+    )
     assistance_bp = {int(Assistance.NONE): 0}
     for a in Assistance:
         if a != Assistance.NONE:
-            assistance_bp[int(a)] = ctx.int_(assist_ratio_doc, a.name, "assistance.ratio_bp", hi=BP_FULL)
+            assistance_bp[int(a)] = ctx.int_(
+                assist_ratio_doc, a.name, "assistance.ratio_bp", hi=BP_FULL
+            )
     ds = ctx.table(doc, "days_supply", "")
-    ds_keys = ("acute_days_max", "chronic_days_max", "registered_chronic_days_max", "discharge_days_max",
-               "refill_remaining_max_bp")
+    ds_keys = (
+        "acute_days_max",
+        "chronic_days_max",
+        "registered_chronic_days_max",
+        "discharge_days_max",
+        "refill_remaining_max_bp",
+    )
     ctx.no_unknown(ds, ds_keys, "days_supply")
-    dsv = {k: ctx.int_(ds, k, "days_supply", hi=BP_FULL if k.endswith("_bp") else 3660) for k in ds_keys}
-    dg = ctx.table(doc, "diagnoses", "")
-    ctx.no_unknown(dg, {"full_coverage", "excluded_cause", "major_outpatient", "chronic"}, "diagnoses")
-    diag = {
-        int(DiagnosisFlag.FULL_COVERAGE): tuple(normalise_code(c) for c in ctx.str_list(dg, "full_coverage", "diagnoses")),
-        int(DiagnosisFlag.EXCLUDED_CAUSE): tuple(
-            normalise_code(c) for c in ctx.str_list(dg, "excluded_cause", "diagnoses")),
-        int(DiagnosisFlag.MAJOR_OUTPATIENT): tuple(
-            normalise_code(c) for c in ctx.str_list(dg, "major_outpatient", "diagnoses")),
+    dsv = {
+        k: ctx.int_(ds, k, "days_supply", hi=BP_FULL if k.endswith("_bp") else 3660)
+        for k in ds_keys
     }
-    for key, codes in (("full_coverage", diag[1]), ("excluded_cause", diag[2]), ("major_outpatient", diag[4])):
+    dg = ctx.table(doc, "diagnoses", "")
+    ctx.no_unknown(
+        dg, {"full_coverage", "excluded_cause", "major_outpatient", "chronic"}, "diagnoses"
+    )
+    diag = {
+        int(DiagnosisFlag.FULL_COVERAGE): tuple(
+            normalise_code(c) for c in ctx.str_list(dg, "full_coverage", "diagnoses")
+        ),
+        int(DiagnosisFlag.EXCLUDED_CAUSE): tuple(
+            normalise_code(c) for c in ctx.str_list(dg, "excluded_cause", "diagnoses")
+        ),
+        int(DiagnosisFlag.MAJOR_OUTPATIENT): tuple(
+            normalise_code(c) for c in ctx.str_list(dg, "major_outpatient", "diagnoses")
+        ),
+    }
+    for key, codes in (
+        ("full_coverage", diag[1]),
+        ("excluded_cause", diag[2]),
+        ("major_outpatient", diag[4]),
+    ):
         for i, c in enumerate(codes):
             if not c:
                 raise ctx.err(f"diagnoses.{key}[{i}]", "empty code prefix")
@@ -741,11 +861,17 @@ def _pack(p: CompiledPolicy) -> npt.NDArray[np.int64]:
     t[P_DS_DISCHARGE] = p.discharge_days_max
     t[P_REFILL_BP] = p.refill_remaining_max_bp
     for i, b in enumerate(p.cohorts):
-        t[cohort_off + i * CH_N: cohort_off + (i + 1) * CH_N] = (
-            int(b.scheme), int(b.person_type), b.group, *b.birth, *b.work_start, *b.retire)
+        t[cohort_off + i * CH_N : cohort_off + (i + 1) * CH_N] = (
+            int(b.scheme),
+            int(b.person_type),
+            b.group,
+            *b.birth,
+            *b.work_start,
+            *b.retire,
+        )
     for (scheme, setting, g, level), r in p.rules.items():
         base = rule_off + rule_index(int(scheme), int(setting), g, level, g_max) * RU_N
-        row = t[base: base + RU_N]
+        row = t[base : base + RU_N]
         row[RU_VALID] = 1
         row[RU_PAYMENT] = r.payment
         row[RU_ACCT_MASK] = r.account_mask

@@ -1,3 +1,6 @@
+"""A real gateway per Redis mode: every integration test runs against a standalone
+redis-server and against a real 3-master Redis Cluster (``-m cluster`` selects the latter)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,21 +11,42 @@ import redis
 
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.config import Config
-from tests.integration.harness import GatewayThread, put_reference
+from gateway.redis_server import RedisCluster, RedisServer
+from tests.integration.harness import Client, GatewayThread, put_reference
+
+MODES = ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)]
 
 
 @pytest.fixture(scope="session")
-def gateway_redis(redis_server) -> Iterator[redis.Redis]:  # type: ignore[no-untyped-def]
-    r = redis.Redis.from_url(redis_server.url)
-    r.flushall()
-    put_reference(r)
-    yield r
-    r.close()
+def gateway_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The integration tests' own server: other tests flush theirs between tests."""
+    with RedisServer(tmp_path_factory.mktemp("gateway-redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=MODES)
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Client, bool]]:
+    """(url, client, is_cluster) with the reference data loaded."""
+    if request.param == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        client: Client = redis.RedisCluster.from_url(cluster.url)
+        put_reference(client)
+        yield cluster.url, client, True
+    else:
+        server: RedisServer = request.getfixturevalue("gateway_redis_server")
+        client = redis.Redis.from_url(server.url)
+        put_reference(client)
+        yield server.url, client, False
+    client.close()
 
 
 @pytest.fixture(scope="session")
-def gateway(redis_server, gateway_redis: redis.Redis) -> Iterator[GatewayThread]:  # type: ignore[no-untyped-def]
-    g = GatewayThread(Config(listen="127.0.0.1:0", redis_url=redis_server.url)).start()
+def gateway(backend: tuple[str, Client, bool]) -> Iterator[GatewayThread]:
+    url, _client, cluster = backend
+    config = Config(listen="127.0.0.1:0", redis_url=url, redis_cluster=cluster)
+    g = GatewayThread(config).start()
     yield g
     g.stop()
 
@@ -40,5 +64,5 @@ def stub(channel: grpc.Channel) -> pb_grpc.ClaimGatewayStub:
 
 
 @pytest.fixture
-def r(gateway_redis: redis.Redis) -> redis.Redis:
-    return gateway_redis
+def r(backend: tuple[str, Client, bool]) -> Client:
+    return backend[1]

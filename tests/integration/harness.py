@@ -86,7 +86,10 @@ def base_member(**overrides: object) -> Member:
     return replace(m, **overrides)  # type: ignore[arg-type]
 
 
-def put_members(r: redis.Redis, members: Iterable[Member]) -> None:
+Client = redis.Redis | redis.RedisCluster
+
+
+def put_members(r: Client, members: Iterable[Member]) -> None:
     for m in members:
         keys = MemberKeys.of(m.psn_no)
         r.hset(
@@ -100,22 +103,30 @@ def put_members(r: redis.Redis, members: Iterable[Member]) -> None:
         )
 
 
-def put_reference(r: redis.Redis) -> str:
+def put_reference(r: Client) -> str:
     policy = load_policy_file(REFERENCE_POLICY_PATH)
-    r.delete("ref:catalogue", "ref:institutions", "ref:policy")
+    for key in ("ref:catalogue", "ref:institutions", "ref:policy"):  # one slot each
+        r.delete(key)
     r.hset("ref:catalogue", mapping={i.code: catalogue_json(i) for i in CATALOGUE})
     r.hset("ref:institutions", mapping={i.code: institution_json(i) for i in INSTITUTIONS})
     r.hset("ref:policy", mapping={"version": policy.version, "text": policy.source_text})
     return policy.version
 
 
-def snapshot(r: redis.Redis) -> dict[bytes, bytes]:
-    """Every key with its DUMP: equal snapshots mean Redis is byte-for-byte unchanged."""
+def snapshot(r: Client) -> dict[bytes, bytes]:
+    """Every key with its DUMP (and TTL presence): equal snapshots mean Redis is
+    byte-for-byte unchanged. On a cluster, every master is scanned."""
+    nodes: list[redis.Redis] = (
+        [r.get_redis_connection(n) for n in r.get_primaries()]
+        if isinstance(r, redis.RedisCluster)
+        else [r]
+    )
     out = {}
-    for key in sorted(r.scan_iter(count=1000)):
-        dumped = r.dump(key)
-        if dumped is not None:
-            out[key] = dumped
+    for node in nodes:
+        for key in sorted(node.scan_iter(count=1000)):
+            dumped = node.dump(key)
+            if dumped is not None:
+                out[key] = dumped
     return out
 
 

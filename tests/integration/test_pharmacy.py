@@ -306,12 +306,6 @@ def test_eligibility_reports_balances(stub: pb_grpc.ClaimGatewayStub, r: redis.R
     assert resp.benefit_year == 2026
 
 
-def test_not_yet_implemented_transactions_say_so(stub: pb_grpc.ClaimGatewayStub) -> None:
-    with pytest.raises(grpc.RpcError) as e:
-        stub.ReverseSettlement(pb.ReverseRequest(settlement_id="S000120260615aa"))
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 def test_service_date_in_the_future_is_refused(
     stub: pb_grpc.ClaimGatewayStub, r: redis.Redis
 ) -> None:

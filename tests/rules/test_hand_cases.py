@@ -1,0 +1,580 @@
+"""Hand-checked cases: each row's numbers were worked out by hand (see its note), and are run
+through BOTH the numba kernel and the plain-Python reference evaluator."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from rules_compiled import model as m
+from rules_compiled.engine import Engine
+from rules_compiled.model import (
+    CatalogueItem,
+    ItemClass,
+    ItemKind,
+    Setting,
+    Sex,
+    SupplyClass,
+    day_number,
+)
+from rules_compiled.policy import CompiledPolicy
+from rules_compiled.reference import evaluate
+from rules_compiled.rows import batch, claim_row, line_row
+
+CATALOGUE = [
+    CatalogueItem("DA", "class-A drug", ItemKind.DRUG, ItemClass.A),  # 0
+    CatalogueItem(
+        "MB", "class-B material 10%", ItemKind.MATERIAL, ItemClass.B, preselfpay_bp=1000
+    ),  # 1
+    CatalogueItem("DC", "class-C drug", ItemKind.DRUG, ItemClass.C),  # 2
+    CatalogueItem(
+        "SS", "service capped at 500.00", ItemKind.SERVICE, ItemClass.A, price_cap_fen=50_000
+    ),  # 3
+    CatalogueItem(
+        "OV",
+        "listed special drug",
+        ItemKind.DRUG,
+        ItemClass.A,
+        override_bp_emp=8000,
+        override_bp_res=7500,
+    ),  # 4
+    CatalogueItem(
+        "DAC", "acute drug", ItemKind.DRUG, ItemClass.A, supply_class=SupplyClass.ACUTE
+    ),  # 5
+    CatalogueItem(
+        "DCH",
+        "chronic drug for E11",
+        ItemKind.DRUG,
+        ItemClass.A,
+        supply_class=SupplyClass.CHRONIC,
+        chronic_disease="E11",
+    ),  # 6
+    CatalogueItem("NM", "face cream", ItemKind.NON_MEDICAL, ItemClass.C),  # 7
+    CatalogueItem("DF", "female-only drug", ItemKind.DRUG, ItemClass.A, sex=Sex.FEMALE),  # 8
+    CatalogueItem(
+        "SI",
+        "inpatient-only service",
+        ItemKind.SERVICE,
+        ItemClass.A,
+        settings=frozenset({Setting.INPATIENT}),
+    ),  # 9
+    CatalogueItem("DK", "children's drug", ItemKind.DRUG, ItemClass.A, age_max=14),  # 10
+]
+DA, MB, DC, SS, OV, DAC, DCH, NM, DF, SI, DK = range(11)
+SERVICE_DAY = day_number(dt.date(2024, 5, 2))
+
+
+def d(y: int, mo: int = 1, da: int = 1) -> int:
+    return day_number(dt.date(y, mo, da))
+
+
+# Members (cohorts of the reference policy).
+A1 = dict(scheme=1, person_type=1, birth_day=d(1950), work_start_day=d(1975), age_years=74)
+A2 = dict(scheme=1, person_type=1, birth_day=d(1960), work_start_day=d(1980), age_years=64)
+A4 = dict(scheme=1, person_type=1, birth_day=d(1985), work_start_day=d(2008), age_years=39)
+R0 = dict(
+    scheme=1,
+    person_type=2,
+    birth_day=d(1935),
+    work_start_day=d(1955),
+    retire_day=d(1995),
+    age_years=89,
+)
+R1 = dict(
+    scheme=1,
+    person_type=2,
+    birth_day=d(1950, 3),
+    work_start_day=d(1970),
+    retire_day=d(2005),
+    age_years=74,
+)
+R2 = dict(
+    scheme=1,
+    person_type=2,
+    birth_day=d(1960),
+    work_start_day=d(1980),
+    retire_day=d(2020),
+    age_years=64,
+)
+R3 = dict(
+    scheme=1,
+    person_type=2,
+    birth_day=d(1970),
+    work_start_day=d(1990),
+    retire_day=d(2020),
+    age_years=54,
+)
+RES = dict(scheme=2, person_type=3, birth_day=d(1980), age_years=44)
+STU = dict(scheme=2, person_type=4, birth_day=d(2012), age_years=12)
+
+PH = dict(setting=1, inst_kind=3, inst_level=0)
+
+
+def OUT(level: int) -> dict[str, int]:
+    return dict(setting=2, inst_kind=1, inst_level=level)
+
+
+def INP(level: int) -> dict[str, int]:
+    return dict(setting=3, inst_kind=1, inst_level=level)
+
+
+def MAJ(level: int) -> dict[str, int]:
+    return dict(setting=4, inst_kind=1, inst_level=level)
+
+
+L = line_row
+OUTPUT = {
+    "medfee": m.CO_MEDFEE,
+    "inscp": m.CO_INSCP,
+    "ownpay": m.CO_FULAMT_OWNPAY,
+    "overlmt": m.CO_OVERLMT_SELFPAY,
+    "pre": m.CO_PRESELFPAY,
+    "payfirst": m.CO_REFERRAL_PAYFIRST,
+    "ded": m.CO_DEDUCTIBLE,
+    "band": m.CO_BAND_SELFPAY,
+    "hifp": m.CO_HIFP,
+    "supp": m.CO_SUPPLEMENTARY,
+    "hifmi": m.CO_HIFMI,
+    "maf": m.CO_MAF,
+    "cur": m.CO_ACCT_CURRENT_PAY,
+    "prior": m.CO_ACCT_PRIOR_PAY,
+    "cash": m.CO_CASH,
+    "notes": m.CO_NOTES,
+    "d_band": m.CO_D_OUTPATIENT_BAND_USED,
+    "d_ded": m.CO_D_DEDUCTIBLE_PAID,
+    "d_pooled": m.CO_D_POOLED_PAID,
+    "d_banded": m.CO_D_BANDED_COST,
+    "d_assist": m.CO_D_ASSISTANCE_PAID,
+    "d_ofund": m.CO_D_OUTPATIENT_FUND_PAID,
+}
+R = m.LineReason
+N = m.ClaimNote
+
+# (id, note, claim fields, lines, expected outputs, expected line (status, reasons) or None)
+CASES: list[
+    tuple[str, str, dict[str, Any], list[list[int]], dict[str, int], list[tuple[int, int]] | None]
+] = [
+    (
+        "worked_example_s9",
+        "§9: ded 1,200; 92% x 1,000 = 920; personal 2,470-920 = 1,550 from prior bucket",
+        {**R1, **INP(3), "acct_prior": 200_000, "use_account": 1},
+        [L(DA, 80_000), L(MB, 100_000), L(DC, 15_000), L(SS, 52_000)],
+        dict(
+            medfee=247_000,
+            ownpay=15_000,
+            overlmt=2_000,
+            pre=10_000,
+            inscp=220_000,
+            ded=120_000,
+            hifp=92_000,
+            prior=155_000,
+            cur=0,
+            cash=0,
+            d_ded=120_000,
+            d_pooled=92_000,
+        ),
+        [(1, 0), (1, 0), (2, 0), (1, int(R.PRICE_OVER_CAP))],
+    ),
+    (
+        "pharmacy_emp_account",
+        "no fund; 45.00 from current 20.00 then prior 25.00",
+        {**A2, **PH, "acct_current": 2_000, "acct_prior": 10_000, "use_account": 1},
+        [L(DA, 3_000), L(DC, 1_500)],
+        dict(medfee=4_500, hifp=0, cur=2_000, prior=2_500, cash=0),
+        None,
+    ),
+    (
+        "pharmacy_no_account_use",
+        "use_account=0: all cash",
+        {**A2, **PH, "acct_current": 50_000},
+        [L(DA, 3_000)],
+        dict(medfee=3_000, cur=0, cash=3_000),
+        None,
+    ),
+    (
+        "pharmacy_res_no_account",
+        "residents have no account buckets: cash even with a balance",
+        {**RES, **PH, "acct_current": 5_000, "use_account": 1},
+        [L(DA, 3_000)],
+        dict(cur=0, cash=3_000),
+        None,
+    ),
+    (
+        "pharmacy_non_medical",
+        "face cream at a pharmacy REJECTED, not part of the bill",
+        {**A2, **PH},
+        [L(NM, 2_000), L(DA, 1_000)],
+        dict(medfee=1_000, cash=1_000),
+        [(3, int(R.NON_MEDICAL)), (1, 0)],
+    ),
+    (
+        "emp_out_a1_band_and_supp",
+        "acct 500 pays first; 2,500 left: band 1,500 cash, 1,000 x 70% = 700 supp",
+        {**A1, **OUT(2), "acct_current": 30_000, "acct_prior": 20_000, "use_account": 1},
+        [L(DA, 300_000)],
+        dict(cur=30_000, prior=20_000, band=150_000, supp=70_000, cash=180_000, d_band=150_000),
+        None,
+    ),
+    (
+        "emp_out_r0_band_left",
+        "R0 band 300, 200 used: 100 band, 400 x 90% (level 1) = 360, cash 140",
+        {**R0, **OUT(1), "outpatient_band_used": 20_000},
+        [L(DA, 50_000)],
+        dict(band=10_000, supp=36_000, cash=14_000, d_band=10_000),
+        None,
+    ),
+    (
+        "emp_out_r3_level3",
+        "R3 band used up; level 3: 45% of 100 = 45",
+        {**R3, **OUT(3), "outpatient_band_used": 70_000},
+        [L(DA, 10_000)],
+        dict(band=0, supp=4_500, cash=5_500),
+        None,
+    ),
+    (
+        "emp_out_selfpay_from_account",
+        "account pays 200 in scope, then 50 class C from current",
+        {**A2, **OUT(1), "acct_current": 100_000, "use_account": 1},
+        [L(DA, 20_000), L(DC, 5_000)],
+        dict(cur=25_000, prior=0, cash=0, supp=0, band=0),
+        None,
+    ),
+    (
+        "emp_out_selfpay_prior_then_cash",
+        "in scope 150: current 100 + prior 50; class C 80: prior 50 left, cash 30",
+        {**A2, **OUT(1), "acct_current": 10_000, "acct_prior": 10_000, "use_account": 1},
+        [L(DA, 15_000), L(DC, 8_000)],
+        dict(cur=10_000, prior=10_000, cash=3_000),
+        None,
+    ),
+    (
+        "emp_inp_a1_deductible_left",
+        "ded 1,500, 1,000 paid: 500; 4,500 x 85% = 3,825",
+        {**A1, **INP(2), "deductible_paid": 100_000},
+        [L(DA, 500_000)],
+        dict(ded=50_000, hifp=382_500, cash=117_500, d_ded=50_000, d_pooled=382_500),
+        None,
+    ),
+    (
+        "emp_inp_r0",
+        "R0 ded 700; 300 x 92% = 276",
+        {**R0, **INP(1)},
+        [L(DA, 100_000)],
+        dict(ded=70_000, hifp=27_600, cash=72_400),
+        None,
+    ),
+    (
+        "emp_inp_cap_binds_mid_segment",
+        "cap left 100: covered ceil(100*10000/8500)=117.65; over 882.35 x 80% = 705.88",
+        {**A1, **INP(2), "pooled_paid": 6_990_000, "deductible_paid": 150_000},
+        [L(DA, 100_000)],
+        dict(hifp=10_000, supp=70_588, cash=19_412, d_pooled=10_000),
+        None,
+    ),
+    (
+        "emp_inp_cap_exhausted",
+        "cap used up: all 1,000 over the cap, supplementary 80%",
+        {**A1, **INP(2), "pooled_paid": 7_000_000, "deductible_paid": 150_000},
+        [L(DA, 100_000)],
+        dict(hifp=0, supp=80_000, cash=20_000, d_pooled=0),
+        None,
+    ),
+    (
+        "emp_major_r2",
+        "no deductible, 92% retired",
+        {**R2, **MAJ(2)},
+        [L(DA, 100_000)],
+        dict(ded=0, hifp=92_000, cash=8_000, d_pooled=92_000),
+        None,
+    ),
+    (
+        "emp_major_cap_binds",
+        "cap left 10; covered ceil(10*10000/9200)=10.87; over 89.13 x 80% = 71.30",
+        {**R2, **MAJ(2), "pooled_paid": 6_999_000},
+        [L(DA, 10_000)],
+        dict(hifp=1_000, supp=7_130, cash=1_870),
+        None,
+    ),
+    (
+        "res_inp_two_bands",
+        "ded 500 per admission; 10,000 x 60% + 1,500 x 65% = 6,975",
+        {**RES, **INP(2)},
+        [L(DA, 1_200_000)],
+        dict(ded=50_000, hifp=697_500, d_banded=1_150_000, d_ded=0, cash=502_500),
+        None,
+    ),
+    (
+        "res_inp_level1",
+        "level 1: ded 300, 85% flat: 700 x 85% = 595",
+        {**RES, **INP(1)},
+        [L(DA, 100_000)],
+        dict(ded=30_000, hifp=59_500),
+        None,
+    ),
+    (
+        "res_inp_over_ceiling",
+        "banded 119,500 before: 500 at 70% = 350; 1,000 beyond the ceiling x 60% = 600 hifmi",
+        {**RES, **INP(2), "banded_cost": 11_950_000},
+        [L(DA, 200_000)],
+        dict(ded=50_000, hifp=35_000, hifmi=60_000, d_banded=150_000),
+        None,
+    ),
+    (
+        "res_student",
+        "students 90% flat: (1,000-500) x 90% = 450",
+        {**STU, **INP(3)},
+        [L(DA, 100_000)],
+        dict(ded=50_000, hifp=45_000),
+        None,
+    ),
+    (
+        "res_remote_unregistered",
+        "outside region: ded 1,000; 60%-10% on 2,000 = 1,000",
+        {**RES, **INP(2), "remote": 1},
+        [L(DA, 300_000)],
+        dict(ded=100_000, hifp=100_000, notes=int(N.REMOTE_UNREGISTERED)),
+        None,
+    ),
+    (
+        "res_remote_registered",
+        "registered: ded still 1,000 (outside region), no reduction: 2,000 x 60%",
+        {**RES, **INP(2), "remote": 1, "remote_registered": 1},
+        [L(DA, 300_000)],
+        dict(ded=100_000, hifp=120_000, notes=0),
+        None,
+    ),
+    (
+        "emp_remote_emergency",
+        "emergency: no reduction; A1 ded met, 85%",
+        {**A1, **INP(2), "remote": 1, "emergency": 1, "deductible_paid": 150_000},
+        [L(DA, 100_000)],
+        dict(hifp=85_000, notes=0),
+        None,
+    ),
+    (
+        "res_out_cap_binds",
+        "cap left 10; 50%: covered 20, 80 over, no fund; cash 90",
+        {**RES, **OUT(2), "outpatient_fund_paid": 39_000},
+        [L(DA, 10_000)],
+        dict(hifp=1_000, cash=9_000, d_ofund=1_000),
+        None,
+    ),
+    (
+        "res_out_remote",
+        "remote unregistered: 50%-10% = 40%",
+        {**RES, **OUT(2), "remote": 1},
+        [L(DA, 10_000)],
+        dict(hifp=4_000, d_ofund=4_000, notes=int(N.REMOTE_UNREGISTERED)),
+        None,
+    ),
+    (
+        "referral_out_of_province_emp",
+        "pay-first 10% = 100; 900 x 85% = 765",
+        {**A1, **INP(2), "referral": 2, "deductible_paid": 150_000},
+        [L(DA, 100_000)],
+        dict(payfirst=10_000, hifp=76_500, cash=23_500),
+        None,
+    ),
+    (
+        "referral_in_province_res",
+        "pay-first 5% = 50; ded 500; 450 x 60% = 270",
+        {**RES, **INP(2), "referral": 1},
+        [L(DA, 100_000)],
+        dict(payfirst=5_000, ded=50_000, hifp=27_000),
+        None,
+    ),
+    (
+        "assistance_dibao_emp_inp",
+        "2,000: ded 1,500, 500 x 85% = 425; burden 1,575 x 70% = 1,102.50; C line not burden",
+        {**A1, **INP(2), "assistance": 1},
+        [L(DA, 200_000), L(DC, 10_000)],
+        dict(hifp=42_500, maf=110_250, d_assist=110_250, cash=57_250),
+        None,
+    ),
+    (
+        "assistance_wubao_cap",
+        "RES outpatient 100: fund 50; burden 50 at 100%, cap left 30",
+        {**RES, **OUT(2), "assistance": 2, "assistance_paid": 997_000},
+        [L(DA, 10_000)],
+        dict(hifp=5_000, maf=3_000, cash=2_000),
+        None,
+    ),
+    (
+        "assistance_account_first",
+        "acct 100 pays first; band 200 is the burden; 70% = 140",
+        {**A1, **OUT(1), "assistance": 1, "acct_current": 10_000, "use_account": 1},
+        [L(DA, 30_000)],
+        dict(cur=10_000, band=20_000, maf=14_000, cash=6_000),
+        None,
+    ),
+    (
+        "assistance_youfu_res_inp",
+        "ded 500 + 500 x 40% = 700 burden, 100%",
+        {**RES, **INP(2), "assistance": 3},
+        [L(DA, 100_000)],
+        dict(hifp=30_000, maf=70_000, cash=0),
+        None,
+    ),
+    (
+        "full_coverage",
+        "pooled pays all in scope (no ded, no cap, no remote cut); class C stays personal",
+        {**A1, **INP(2), "diag_flags": 1, "remote": 1, "pooled_paid": 7_000_000},
+        [L(DA, 100_000), L(DC, 5_000)],
+        dict(hifp=100_000, cash=5_000, ded=0, d_pooled=0, notes=int(N.FULL_COVERAGE)),
+        None,
+    ),
+    (
+        "excluded_cause",
+        "no fund and no assistance",
+        {**RES, **INP(2), "diag_flags": 2, "assistance": 1},
+        [L(DA, 100_000)],
+        dict(hifp=0, maf=0, cash=100_000, notes=int(N.EXCLUDED_CAUSE)),
+        None,
+    ),
+    (
+        "excluded_beats_full",
+        "both flags: excluded wins",
+        {**A1, **INP(2), "diag_flags": 3},
+        [L(DA, 100_000)],
+        dict(hifp=0, cash=100_000, notes=int(N.EXCLUDED_CAUSE)),
+        None,
+    ),
+    (
+        "override_emp_inp",
+        "OV 1,000 x 80% = 800 outside ded; DA 2,000: ded 1,500, 500 x 85% = 425; both count on cap",
+        {**A1, **INP(2)},
+        [L(OV, 100_000), L(DA, 200_000)],
+        dict(hifp=122_500, ded=150_000, d_pooled=122_500, d_ded=150_000),
+        None,
+    ),
+    (
+        "override_res_inp",
+        "OV 1,000 x 75%; no banded cost, no deductible used",
+        {**RES, **INP(2)},
+        [L(OV, 100_000)],
+        dict(hifp=75_000, ded=0, d_banded=0),
+        None,
+    ),
+    (
+        "override_remote",
+        "override less remote reduction: 80%-10% = 70%",
+        {**A1, **INP(2), "remote": 1},
+        [L(OV, 100_000)],
+        dict(hifp=70_000),
+        None,
+    ),
+    (
+        "days_supply",
+        "acute 4 > 3; registered E11: 8 and 30 ok, 31 not; discharge medication 8 > 7",
+        {**A2, **PH, "chronic_0": 1},
+        [
+            L(DAC, 1_000, days_supply=4),
+            L(DCH, 1_000, days_supply=8),
+            L(DCH, 1_000, days_supply=30),
+            L(DCH, 1_000, days_supply=31),
+            L(DA, 1_000, days_supply=8, in_discharge_order=1),
+        ],
+        dict(medfee=2_000),
+        [
+            (3, int(R.OVER_QUANTITY)),
+            (1, 0),
+            (1, 0),
+            (3, int(R.OVER_QUANTITY)),
+            (3, int(R.OVER_QUANTITY)),
+        ],
+    ),
+    (
+        "days_supply_chronic_unregistered",
+        "chronic drug, no registration: 7 days ok, 8 > 7 refused",
+        {**A2, **PH},
+        [L(DCH, 1_000, days_supply=7), L(DCH, 1_000, days_supply=8)],
+        dict(medfee=1_000),
+        [(1, 0), (3, int(R.OVER_QUANTITY))],
+    ),
+    (
+        "refill_too_soon",
+        "(last+days-today)*5 > days: 20*5>30 refused; 5*5 ok; 6*5=30 not > 30 ok",
+        {**A2, **PH},
+        [
+            L(DA, 1_000, prev_fill_day=SERVICE_DAY - 10, prev_fill_days=30),
+            L(DA, 1_000, prev_fill_day=SERVICE_DAY - 25, prev_fill_days=30),
+            L(DA, 1_000, prev_fill_day=SERVICE_DAY - 24, prev_fill_days=30),
+        ],
+        dict(medfee=2_000),
+        [(3, int(R.REFILL_TOO_SOON)), (1, 0), (1, 0)],
+    ),
+    (
+        "duplicate_and_practitioner",
+        "both reasons on one line; a clean line still pays",
+        {**A2, **PH},
+        [L(DA, 1_000, dup_seen=1, practitioner_suspended=1), L(DA, 2_000)],
+        dict(medfee=2_000),
+        [(3, int(R.DUPLICATE_CHARGE | R.PRACTITIONER_SUSPENDED)), (1, 0)],
+    ),
+    (
+        "discharge_order",
+        "line after the order day; service in the order refused; drug in the order (5 days) ok",
+        {**A1, **INP(2), "discharge_order_day": SERVICE_DAY - 1, "deductible_paid": 150_000},
+        [
+            L(DA, 1_000, day=SERVICE_DAY),
+            L(SS, 1_000, in_discharge_order=1, day=SERVICE_DAY - 1),
+            L(DA, 10_000, days_supply=5, in_discharge_order=1, day=SERVICE_DAY - 1),
+        ],
+        dict(medfee=10_000, hifp=8_500),
+        [(3, int(R.AFTER_DISCHARGE_ORDER)), (3, int(R.AFTER_DISCHARGE_ORDER)), (1, 0)],
+    ),
+    (
+        "restrictions",
+        "female-only to a man; child drug at 64; inpatient-only service in outpatient",
+        {**A2, **OUT(2), "sex": 1},
+        [L(DF, 1_000), L(DK, 1_000), L(SI, 1_000), L(DA, 1_000)],
+        dict(medfee=1_000),
+        [
+            (3, int(R.RESTRICTED_SEX)),
+            (3, int(R.RESTRICTED_AGE)),
+            (3, int(R.RESTRICTED_SETTING)),
+            (1, 0),
+        ],
+    ),
+    (
+        "not_in_catalogue_and_over_cap",
+        "unknown item fully self-paid; SS 520 x 2 over cap by 40",
+        {**A4, **INP(2), "deductible_paid": 150_000},
+        [L(-1, 3_000), L(SS, 52_000, 2)],
+        dict(ownpay=3_000, overlmt=4_000, inscp=100_000, hifp=85_000, cash=22_000),
+        [(2, int(R.NOT_IN_CATALOGUE)), (1, int(R.PRICE_OVER_CAP))],
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def engine(policy: CompiledPolicy) -> Engine:
+    return Engine(policy, CATALOGUE)
+
+
+def test_enough_cases() -> None:
+    assert len(CASES) >= 31
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_hand_case(policy: CompiledPolicy, engine: Engine, case: Any) -> None:
+    _, _note, fields, lines, expected, line_expect = case
+    fields = dict(fields)
+    chronic = (fields.pop("chronic_0"),) if "chronic_0" in fields else ()
+    fields.setdefault("service_day", SERVICE_DAY)
+    row = claim_row(chronic_ids=chronic, **fields)
+    ref_out, ref_lines, trace = evaluate(policy, CATALOGUE, row, lines)
+    c, li, off = batch([(row, lines)])
+    k_out, k_lines = engine.adjudicate(c, li, off)
+    assert k_out[0].tolist() == ref_out, trace
+    assert k_lines.tolist() == ref_lines
+    assert ref_out[m.CO_ERROR] == 0, trace
+    got = {k: ref_out[OUTPUT[k]] for k in expected}
+    assert got == expected, "\n".join(trace)
+    if line_expect is not None:
+        assert [(lo[m.LO_STATUS], lo[m.LO_REASONS]) for lo in ref_lines] == line_expect, "\n".join(
+            trace
+        )
