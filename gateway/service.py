@@ -7,9 +7,11 @@ the claim is read and adjudicated again, a bounded number of times.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -32,6 +34,7 @@ from gateway.errors import (
     PermissionDenied,
     Unavailable,
 )
+from gateway.memberlock import MemberLocks
 from gateway.reference import Reference
 from gateway.store import (
     PARTITIONS,
@@ -101,6 +104,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
     def __init__(self, store: Store, reference: Reference) -> None:
         self.store = store
         self.reference = reference
+        self.member_locks = MemberLocks()
 
     # --- helpers ------------------------------------------------------------------
     @staticmethod
@@ -192,6 +196,12 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         return await self._settle(request, commit=True)
 
     async def _settle(self, req: pb.SettleRequest, *, commit: bool) -> pb.SettlementResponse:
+        if not commit:
+            return await self._settle_once(req, commit=False)
+        async with self.member_locks.hold(req.psn_no):
+            return await self._settle_once(req, commit=True)
+
+    async def _settle_once(self, req: pb.SettleRequest, *, commit: bool) -> pb.SettlementResponse:
         service_date, line_dates = V.check_settle(req, quote=not commit)
         ref = self.reference  # one version for the whole request
         inst = self._institution(ref, req.institution_code)
@@ -201,7 +211,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         year = service_date.year
         service_day = M.day_number(service_date)
         plan = S.plan_claim(req.institution_code, req.lines, line_dates) if not episode_id else None
-        for _attempt in range(STALE_RETRIES_MAX + 1):
+        for attempt in range(STALE_RETRIES_MAX + 1):
+            if attempt:  # another process changed the member: back off a little, with jitter
+                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
             snap = await self.store.read_member(
                 req.psn_no,
                 year=year,

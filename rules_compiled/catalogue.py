@@ -98,7 +98,7 @@ def load_catalogue_csv(path: str | Path) -> list[CatalogueItem]:
         for n, rec in enumerate(csv.DictReader(f), start=2):
             try:
 
-                def num(key: str, default: int) -> int:
+                def num(key: str, default: int, rec: dict[str, str] = rec) -> int:
                     v = (rec.get(key) or "").strip()
                     return int(v) if v else default
 

@@ -35,7 +35,9 @@ _ACCUMULATORS = {
 
 
 def policy_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="claimgate policy", description="Check or explain a benefit policy.")
+    parser = argparse.ArgumentParser(
+        prog="claimgate policy", description="Check or explain a benefit policy."
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     check = sub.add_parser("check", help="validate a policy file and print a summary")
     check.add_argument("file")
@@ -75,8 +77,9 @@ def _day(s: str | None) -> int:
     return m.day_number(dt.date.fromisoformat(s)) if s else m.NONE
 
 
-def build_claim(doc: dict[str, Any], item_index: dict[str, int], disease_id: Any, diag_flags: Any
-                ) -> tuple[list[int], list[list[int]]]:
+def build_claim(
+    doc: dict[str, Any], item_index: dict[str, int], disease_id: Any, diag_flags: Any
+) -> tuple[list[int], list[list[int]]]:
     """CI_* / LI_* rows of a JSON claim description."""
     service = dt.date.fromisoformat(doc["service_date"])
     birth = dt.date.fromisoformat(doc["birth_date"])
@@ -111,16 +114,20 @@ def build_claim(doc: dict[str, Any], item_index: dict[str, int], disease_id: Any
         row[_ACCUMULATORS[key]] = int(v)
     lines = []
     for ln in doc["lines"]:
-        lines.append(line_row(
-            item_index.get(ln["item"], -1), int(ln["unit_price_fen"]), int(ln.get("qty", 1)),
-            days_supply=int(ln.get("days_supply", 0)),
-            day=_day(ln.get("date")),
-            in_discharge_order=int(bool(ln.get("in_discharge_order", False))),
-            practitioner_suspended=int(bool(ln.get("practitioner_suspended", False))),
-            dup_seen=int(bool(ln.get("duplicate", False))),
-            prev_fill_day=_day(ln.get("prev_fill_date")),
-            prev_fill_days=int(ln.get("prev_fill_days", 0)),
-        ))
+        lines.append(
+            line_row(
+                item_index.get(ln["item"], -1),
+                int(ln["unit_price_fen"]),
+                int(ln.get("qty", 1)),
+                days_supply=int(ln.get("days_supply", 0)),
+                day=_day(ln.get("date")),
+                in_discharge_order=int(bool(ln.get("in_discharge_order", False))),
+                practitioner_suspended=int(bool(ln.get("practitioner_suspended", False))),
+                dup_seen=int(bool(ln.get("duplicate", False))),
+                prev_fill_day=_day(ln.get("prev_fill_date")),
+                prev_fill_days=int(ln.get("prev_fill_days", 0)),
+            )
+        )
     return row, lines
 
 
@@ -134,15 +141,35 @@ def _explain(claim_path: str, policy_path: str, catalogue_path: str | None) -> i
     doc = json.loads(Path(claim_path).read_text(encoding="utf-8"))
     row, lines = build_claim(doc, engine.item_index, engine.disease_id, engine.diagnosis_flags)
     out, line_out, trace = evaluate(policy, items, row, lines)
-    cohort = engine.cohort_name(row[m.CI_SCHEME], row[m.CI_PERSON_TYPE], row[m.CI_BIRTH_DAY],
-                                row[m.CI_WORK_START_DAY], row[m.CI_RETIRE_DAY])
+    cohort = engine.cohort_name(
+        row[m.CI_SCHEME],
+        row[m.CI_PERSON_TYPE],
+        row[m.CI_BIRTH_DAY],
+        row[m.CI_WORK_START_DAY],
+        row[m.CI_RETIRE_DAY],
+    )
     print(f"policy {policy.version}; member cohort {cohort or '-'}")
     for n, step in enumerate(trace, start=1):
         print(f"{n:3d}. {step}")
     print("result:")
-    for name in ("CO_MEDFEE", "CO_FULAMT_OWNPAY", "CO_OVERLMT_SELFPAY", "CO_PRESELFPAY", "CO_INSCP",
-                 "CO_REFERRAL_PAYFIRST", "CO_DEDUCTIBLE", "CO_BAND_SELFPAY", "CO_HIFP", "CO_SUPPLEMENTARY",
-                 "CO_HIFMI", "CO_MAF", "CO_FUND_PAY_SUM", "CO_ACCT_CURRENT_PAY", "CO_ACCT_PRIOR_PAY", "CO_CASH"):
+    for name in (
+        "CO_MEDFEE",
+        "CO_FULAMT_OWNPAY",
+        "CO_OVERLMT_SELFPAY",
+        "CO_PRESELFPAY",
+        "CO_INSCP",
+        "CO_REFERRAL_PAYFIRST",
+        "CO_DEDUCTIBLE",
+        "CO_BAND_SELFPAY",
+        "CO_HIFP",
+        "CO_SUPPLEMENTARY",
+        "CO_HIFMI",
+        "CO_MAF",
+        "CO_FUND_PAY_SUM",
+        "CO_ACCT_CURRENT_PAY",
+        "CO_ACCT_PRIOR_PAY",
+        "CO_CASH",
+    ):
         print(f"  {name[3:].lower():<20} {yuan(out[getattr(m, name)]):>14}")
     notes = m.note_names(out[m.CO_NOTES])
     if notes:

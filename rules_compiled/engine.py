@@ -148,7 +148,7 @@ class Engine:
 
     # --- start-up -------------------------------------------------------------
     def warm(self) -> dict[str, Any]:
-        """Compile (or load from the on-disk cache) the kernels by running a tiny batch of every setting."""
+        """Compile, or load from the on-disk cache, the kernels: a tiny batch of every setting."""
         from .rows import batch, claim_row, line_row
 
         claims = []

@@ -659,7 +659,7 @@ def adjudicate_batch(
     claim_out: np.ndarray,
     line_out: np.ndarray,
 ) -> None:
-    """Adjudicate every claim of a batch; fills ``claim_out`` (n, CO_N) and ``line_out`` (m, LO_N)."""
+    """Adjudicate every claim of a batch into ``claim_out`` (n, CO_N) and ``line_out`` (m, LO_N)."""
     n_items = items.shape[0]
     for k in range(claims.shape[0]):
         _claim(

@@ -534,7 +534,8 @@ def _bands(ctx: _Ctx, v: Any, path: str) -> tuple[Band, ...]:
                 bpath,
                 "bands overlap or are unordered"
                 if lo < prev_to or lo >= hi
-                else "bands leave a gap (each band must start where the previous ends, the first at 0)",
+                else "bands leave a gap (each band must start where the previous ends, the"
+                " first at 0)",
             )
         out.append(Band(lo, hi, bp))
     return tuple(out)
@@ -888,10 +889,10 @@ def _pack(p: CompiledPolicy) -> npt.NDArray[np.int64]:
         row[RU_ABOVE_BP] = r.above_cap_ratio_bp
         row[RU_OV_COUNTS_CAP] = int(r.overrides_count_against_cap)
         row[RU_NBANDS] = len(r.bands)
-        for k, b in enumerate(r.bands):
-            row[RU_BAND_FROM + k] = b.from_fen
-            row[RU_BAND_TO + k] = b.to_fen
-            row[RU_BAND_BP + k] = b.ratio_bp
+        for k, band in enumerate(r.bands):
+            row[RU_BAND_FROM + k] = band.from_fen
+            row[RU_BAND_TO + k] = band.to_fen
+            row[RU_BAND_BP + k] = band.ratio_bp
     t.setflags(write=False)
     return t
 

@@ -109,7 +109,8 @@ def evaluate(
     out[m.CO_PRESELFPAY] = pre
     out[m.CO_INSCP] = inscope
     trace.append(
-        f"bill: medfee {yuan(medfee)} = fully self-paid {yuan(ownpay)} + over price cap {yuan(overlmt)}"
+        f"bill: medfee {yuan(medfee)} = fully self-paid {yuan(ownpay)} + over price cap"
+        f" {yuan(overlmt)}"
         f" + pay-first {yuan(pre)} + in scope {yuan(inscope)}"
     )
 
@@ -174,7 +175,8 @@ def evaluate(
         if selfpay_items:
             trace.append(
                 f"self-pay items {yuan(selfpay_items)}: current-year bucket {yuan(s_current)},"
-                f" prior-years bucket {yuan(s_prior)}, cash {yuan(selfpay_items - s_current - s_prior)}"
+                f" prior-years bucket {yuan(s_prior)}, cash"
+                f" {yuan(selfpay_items - s_current - s_prior)}"
             )
     else:
         current = min(personal, avail_current)
@@ -185,7 +187,8 @@ def evaluate(
             if allowed & b
         ]
         trace.append(
-            f"account buckets allowed: {', '.join(buckets) or 'none'}; current-year pays {yuan(current)},"
+            f"account buckets allowed: {', '.join(buckets) or 'none'}; current-year pays"
+            f" {yuan(current)},"
             f" prior-years pays {yuan(prior)}"
         )
     acct = current + prior
@@ -224,7 +227,7 @@ def _benefits(
     out: list[int],
     trace: list[str],
 ) -> tuple[int, int, int, int]:
-    """§5 step 4 for a setting where funds pay. Returns (assistance, notes, account-first bucket payments)."""
+    """§5 step 4 where funds pay; returns (assistance, notes, account-first bucket payments)."""
     notes = 0
     cut_bp = 0
     if c[m.CI_REMOTE] and not c[m.CI_REMOTE_REGISTERED] and not c[m.CI_EMERGENCY]:
@@ -238,7 +241,8 @@ def _benefits(
     cap_left = max(0, rule.fund_cap_fen - cap_before) if cap_on else 0
     if cap_on:
         trace.append(
-            f"fund cap {yuan(rule.fund_cap_fen)}, already used {yuan(cap_before)}, left {yuan(cap_left)}"
+            f"fund cap {yuan(rule.fund_cap_fen)}, already used {yuan(cap_before)}, left"
+            f" {yuan(cap_left)}"
         )
     counted = 0
 
@@ -247,7 +251,8 @@ def _benefits(
     net = ins_banded - payfirst_banded
     if referral_bp:
         trace.append(
-            f"referral pay-first {pct(referral_bp)} of in-scope {yuan(ins_banded)} = {yuan(payfirst_banded)}"
+            f"referral pay-first {pct(referral_bp)} of in-scope {yuan(ins_banded)} ="
+            f" {yuan(payfirst_banded)}"
         )
 
     # item ratio overrides: line by line, outside the deductible and the bands
@@ -259,7 +264,8 @@ def _benefits(
         if cap_on and rule.overrides_count_against_cap:
             if pay > cap_left:
                 trace.append(
-                    f"override line: cap binds, pays the {yuan(cap_left)} left instead of {yuan(pay)}"
+                    f"override line: cap binds, pays the {yuan(cap_left)} left instead of"
+                    f" {yuan(pay)}"
                 )
                 pay = cap_left
             cap_left -= pay
@@ -268,7 +274,8 @@ def _benefits(
         payfirst += pf
         override_personal += ins - pf - pay
         trace.append(
-            f"override line in scope {yuan(ins)}: pay-first {yuan(pf)}, pooled fund {pct(r)} = {yuan(pay)}"
+            f"override line in scope {yuan(ins)}: pay-first {yuan(pf)}, pooled fund"
+            f" {pct(r)} = {yuan(pay)}"
         )
     out[m.CO_REFERRAL_PAYFIRST] = payfirst
 
@@ -288,7 +295,8 @@ def _benefits(
         out[m.CO_BAND_SELFPAY] = band_pay
         out[m.CO_D_OUTPATIENT_BAND_USED] = band_pay
         trace.append(
-            f"self-pay band {yuan(rule.self_pay_band_fen)}, left {yuan(band_left)}: cash {yuan(band_pay)}"
+            f"self-pay band {yuan(rule.self_pay_band_fen)}, left {yuan(band_left)}: cash"
+            f" {yuan(band_pay)}"
         )
         banded = left - band_pay
         burden = (payfirst_banded - payfirst_by_account) + band_pay + (payfirst - payfirst_banded)
@@ -305,7 +313,8 @@ def _benefits(
                 out[m.CO_D_DEDUCTIBLE_PAID] = deductible
             per = "year" if rule.deductible_per == DED_PER_YEAR else "admission"
             trace.append(
-                f"deductible {yuan(full_ded)} per {per}, left {yuan(ded_left)}: pays {yuan(deductible)}"
+                f"deductible {yuan(full_ded)} per {per}, left {yuan(ded_left)}: pays"
+                f" {yuan(deductible)}"
             )
         out[m.CO_DEDUCTIBLE] = deductible
         banded = net - deductible
@@ -336,7 +345,8 @@ def _benefits(
             if cap_on and pay > cap_left:
                 covered = min(seg, -(-cap_left * 10000 // r))
                 trace.append(
-                    f"band {yuan(band.from_fen)}–{hi} at {pct(r)}: {yuan(seg)} would pay {yuan(pay)};"
+                    f"band {yuan(band.from_fen)}–{hi} at {pct(r)}: {yuan(seg)} would pay"
+                    f" {yuan(pay)};"
                     f" cap binds: fund pays the {yuan(cap_left)} left, covering {yuan(covered)},"
                     f" {yuan(seg - covered)} over the cap"
                 )
@@ -363,7 +373,8 @@ def _benefits(
         above_paid = apply_bp(over_cap, r)
         funds[rule.above_cap_fund] += above_paid
         trace.append(
-            f"over the cap {yuan(over_cap)}: {FUND_LABEL[rule.above_cap_fund]} {pct(r)} = {yuan(above_paid)}"
+            f"over the cap {yuan(over_cap)}: {FUND_LABEL[rule.above_cap_fund]} {pct(r)} ="
+            f" {yuan(above_paid)}"
         )
     elif over_cap:
         trace.append(f"over the cap {yuan(over_cap)}: no fund pays it")
@@ -456,7 +467,8 @@ def _price_lines(
             lo[m.LO_STATUS] = m.LineStatus.REJECTED
             lo[m.LO_REASONS] = int(reasons)
             trace.append(
-                f"line {n} {label} {yuan(amount)}: REJECTED {', '.join(m.reason_names(int(reasons)))}"
+                f"line {n} {label} {yuan(amount)}: REJECTED"
+                f" {', '.join(m.reason_names(int(reasons)))}"
             )
             continue
         inscope = 0
@@ -479,7 +491,8 @@ def _price_lines(
         lo[m.LO_REASONS] = int(reasons)
         lo[m.LO_STATUS] = m.LineStatus.PAID if inscope > 0 else m.LineStatus.SELF_PAY
         trace.append(
-            f"line {n} {label} {yuan(price)} x {qty} = {yuan(amount)}: self-paid {yuan(lo[m.LO_FULAMT_OWNPAY])},"
+            f"line {n} {label} {yuan(price)} x {qty} = {yuan(amount)}: self-paid"
+            f" {yuan(lo[m.LO_FULAMT_OWNPAY])},"
             f" over cap {yuan(lo[m.LO_OVERLMT_SELFPAY])}, pay-first {yuan(lo[m.LO_PRESELFPAY])},"
             f" in scope {yuan(inscope)}"
             + (f" [{', '.join(m.reason_names(int(reasons)))}]" if reasons else "")
@@ -496,7 +509,7 @@ def check_invariants(
     out: list[int],
     cap_before: int,
 ) -> int:
-    """The DOMAIN.md §8 invariants of one adjudicated claim; the number of the first broken one, or 0."""
+    """The DOMAIN.md §8 invariants of one claim: the number of the first broken one, or 0."""
     kept = [
         (ln, lo)
         for ln, lo in zip(lines, line_out, strict=True)

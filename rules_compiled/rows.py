@@ -35,7 +35,7 @@ LINE_FIELDS: dict[str, int] = {
 
 
 def claim_row(chronic_ids: tuple[int, ...] = (), **fields: int) -> list[int]:
-    """A CI_* row; field names are the column names without ``CI_``, lower case (``acct_prior=...``)."""
+    """A CI_* row; fields are column names without ``CI_``, lower case (``acct_prior=...``)."""
     row = [0] * m.CI_N
     for col, v in _CLAIM_DEFAULTS.items():
         row[col] = v

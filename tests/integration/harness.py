@@ -47,9 +47,17 @@ CATALOGUE = [
         "T-CAPPED", "class A, price cap 5.00", ItemKind.MATERIAL, ItemClass.A, price_cap_fen=500
     ),
     CatalogueItem("T-COSMETIC", "face cream", ItemKind.NON_MEDICAL, ItemClass.C),
+    CatalogueItem("T-B-MAT", "class B material, 10% pay-first", ItemKind.MATERIAL, ItemClass.B,
+                  preselfpay_bp=1000),
+    CatalogueItem("T-SVC-CAP", "service, price cap 500.00", ItemKind.SERVICE, ItemClass.A,
+                  price_cap_fen=50_000),
 ]
 PHARMACY = Institution("P-TEST-01", "Test Pharmacy", InstitutionKind.PHARMACY, 0, "310100")
 HOSPITAL = Institution("H-TEST-03", "Test Hospital", InstitutionKind.HOSPITAL, 3, "310100")
+OTHER_HOSPITAL = Institution("H-TEST-02", "Other Hospital", InstitutionKind.HOSPITAL, 2,
+                             "310100")
+OTHER_PHARMACY = Institution("P-TEST-03", "Other Pharmacy", InstitutionKind.PHARMACY, 0,
+                             "310100")
 REVOKED_PHARMACY = Institution(
     "P-TEST-02",
     "Revoked Pharmacy",
@@ -58,7 +66,7 @@ REVOKED_PHARMACY = Institution(
     "310100",
     InstitutionStatus.REVOKED,
 )
-INSTITUTIONS = [PHARMACY, HOSPITAL, REVOKED_PHARMACY]
+INSTITUTIONS = [PHARMACY, HOSPITAL, REVOKED_PHARMACY, OTHER_HOSPITAL, OTHER_PHARMACY]
 
 _ids = itertools.count(1)
 
@@ -113,9 +121,44 @@ def put_reference(r: Client) -> str:
     return policy.version
 
 
-def snapshot(r: Client) -> dict[bytes, bytes]:
-    """Every key with its DUMP (and TTL presence): equal snapshots mean Redis is
-    byte-for-byte unchanged. On a cluster, every master is scanned."""
+def member_state(r: Client, psn_no: str) -> dict[str, object]:
+    """Everything the gateway keeps about one member, except the version counter
+    (a concurrency token that every commit, and every reversal, moves forward)."""
+    keys = MemberKeys.of(psn_no)
+    member = {k: v for k, v in r.hgetall(keys.member).items() if k != b"ver"}
+    days = sorted(r.scan_iter(match=f"day:{{p{keys.partition:04d}}}:{psn_no}:*"))
+    return {
+        "member": member,
+        "fills": r.hgetall(keys.fills),
+        "dups": r.hgetall(keys.dups),
+        "day_counters": {k: r.get(k) for k in days},
+    }
+
+
+def _key_content(node: redis.Redis, key: bytes) -> object:
+    kind = node.type(key)
+    if kind == b"string":
+        value: object = node.get(key)
+    elif kind == b"hash":
+        value = node.hgetall(key)
+    elif kind == b"stream":
+        value = node.xrange(key)
+    elif kind == b"list":
+        value = node.lrange(key, 0, -1)
+    elif kind == b"set":
+        value = node.smembers(key)
+    elif kind == b"zset":
+        value = node.zrange(key, 0, -1, withscores=True)
+    else:
+        value = None
+    return kind, value, node.pttl(key) > 0
+
+
+def snapshot(r: Client) -> dict[bytes, object]:
+    """Every key with its type, its exact byte content and whether it expires: equal
+    snapshots mean Redis is unchanged. (DUMP is not used: a hash's serialised field
+    order can change on a mere read, when Redis rehashes incrementally.)
+    On a cluster, every master is scanned."""
     nodes: list[redis.Redis] = (
         [r.get_redis_connection(n) for n in r.get_primaries()]
         if isinstance(r, redis.RedisCluster)
@@ -124,9 +167,7 @@ def snapshot(r: Client) -> dict[bytes, bytes]:
     out = {}
     for node in nodes:
         for key in sorted(node.scan_iter(count=1000)):
-            dumped = node.dump(key)
-            if dumped is not None:
-                out[key] = dumped
+            out[key] = _key_content(node, key)
     return out
 
 

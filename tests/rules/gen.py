@@ -85,7 +85,7 @@ def random_claim(
         ptype = rnd.choice([m.PersonType.ADULT, m.PersonType.STUDENT])
     setting = rnd.choice(list(Setting))
     birth = rnd.choice(_BIRTHS)
-    work = rnd.choice(_WORK + [None])
+    work = rnd.choice([*_WORK, None])
     retire = rnd.choice(_RETIRE) if ptype == m.PersonType.RETIRED else None
     level = 0 if setting == Setting.PHARMACY else rnd.choice([0, 1, 1, 2, 3, 3])
     big = rnd.random() < 0.3

@@ -25,30 +25,57 @@ def _bad(old: str, new: str) -> str:
 
 BAD = [
     (  # unordered bands
-        _bad("{ from_fen = 1_000_000, to_fen = 5_000_000, ratio_bp = 6500 }",
-             "{ from_fen = 900_000, to_fen = 5_000_000, ratio_bp = 6500 }"),
+        _bad(
+            "{ from_fen = 1_000_000, to_fen = 5_000_000, ratio_bp = 6500 }",
+            "{ from_fen = 900_000, to_fen = 5_000_000, ratio_bp = 6500 }",
+        ),
         "reference.toml: res.inpatient.bands[1]: bands overlap or are unordered",
     ),
-    (_bad("ratio_bp = 8500\nfund_cap_fen", "ratio_bp = 10500\nfund_cap_fen"),
-     "reference.toml: emp.inpatient.ratio_bp: ratio 10500 is over 10000"),
-    (_bad("ratio_bp = [9000, 8500, 8000]", "ratio_bp = [9000, -1, 8000]"),
-     "reference.toml: emp.outpatient.when[2].ratio_bp[1]: -1 is negative"),
-    (_bad("[emp.major_outpatient]", "[emp.dental]\npayment = \"personal\"\n[emp.major_outpatient]"),
-     "reference.toml: emp.dental: unknown setting"),
+    (
+        _bad("ratio_bp = 8500\nfund_cap_fen", "ratio_bp = 10500\nfund_cap_fen"),
+        "reference.toml: emp.inpatient.ratio_bp: ratio 10500 is over 10000",
+    ),
+    (
+        _bad("ratio_bp = [9000, 8500, 8000]", "ratio_bp = [9000, -1, 8000]"),
+        "reference.toml: emp.outpatient.when[2].ratio_bp[1]: -1 is negative",
+    ),
+    (
+        _bad(
+            "[emp.major_outpatient]", '[emp.dental]\npayment = "personal"\n[emp.major_outpatient]'
+        ),
+        "reference.toml: emp.dental: unknown setting",
+    ),
     (_bad('version = "reference-2024.1"', ""), "reference.toml: version: missing key"),
-    (_bad('[emp.pharmacy]                       # 定点零售药店\npayment = "personal"\n',
-          "[emp.pharmacy]\n"), "reference.toml: emp.pharmacy.payment: missing key"),
+    (
+        _bad(
+            '[emp.pharmacy]                       # 定点零售药店\npayment = "personal"\n',
+            "[emp.pharmacy]\n",
+        ),
+        "reference.toml: emp.pharmacy.payment: missing key",
+    ),
     (  # gap: A2 no longer covers 1960
-        _bad("birth_from = 1956-01-01, birth_to = 1965-12-31, work_start_to = 2000-12-31 }]\n[emp.cohorts.A3]",
-             "birth_from = 1956-01-01, birth_to = 1959-12-31, work_start_to = 2000-12-31 }]\n[emp.cohorts.A3]"),
+        _bad(
+            "birth_from = 1956-01-01, birth_to = 1965-12-31, work_start_to = 2000-12-31"
+            " }]\n[emp.cohorts.A3]",
+            "birth_from = 1956-01-01, birth_to = 1959-12-31, work_start_to = 2000-12-31"
+            " }]\n[emp.cohorts.A3]",
+        ),
         "reference.toml: emp.cohorts: no cohort of ACTIVE matches birth 1960-01-01",
     ),
     (  # overlap: A3 also claims 1965
-        _bad("birth_from = 1966-01-01, work_start_to = 2000-12-31", "birth_from = 1965-06-01, work_start_to = 2000-12-31"),
+        _bad(
+            "birth_from = 1966-01-01, work_start_to = 2000-12-31",
+            "birth_from = 1965-06-01, work_start_to = 2000-12-31",
+        ),
         "reference.toml: emp.cohorts: cohorts are ambiguous: A2 and A3 all match",
     ),
-    (_bad("when = [{ retire_to = 2000-12-31 }]", "when = [{ retire_from = 2001-01-01, retire_to = 2000-12-31 }]"),
-     "reference.toml: emp.cohorts.R0: cohort matches nobody"),
+    (
+        _bad(
+            "when = [{ retire_to = 2000-12-31 }]",
+            "when = [{ retire_from = 2001-01-01, retire_to = 2000-12-31 }]",
+        ),
+        "reference.toml: emp.cohorts.R0: cohort matches nobody",
+    ),
 ]
 
 
@@ -64,7 +91,11 @@ def test_reference_numbers(policy: CompiledPolicy) -> None:
     assert policy.source_text == REF
     emp = policy.groups[m.Scheme.EMP]
     inp_r1 = policy.rules[(m.Scheme.EMP, m.Setting.INPATIENT, emp.index("R1"), 3)]
-    assert (inp_r1.deductible_fen, inp_r1.bands[0].ratio_bp, inp_r1.fund_cap_fen) == (120_000, 9200, 7_000_000)
+    assert (inp_r1.deductible_fen, inp_r1.bands[0].ratio_bp, inp_r1.fund_cap_fen) == (
+        120_000,
+        9200,
+        7_000_000,
+    )
     out_r2 = policy.rules[(m.Scheme.EMP, m.Setting.OUTPATIENT, emp.index("R2"), 2)]
     assert (out_r2.self_pay_band_fen, out_r2.bands[0].ratio_bp) == (70_000, 6500)
 
@@ -74,7 +105,10 @@ def test_engine_lookups(policy: CompiledPolicy) -> None:
     d = m.day_number
     assert e.version == policy.version
     assert e.items[e.item_index["D-MET"]].code == "D-MET"
-    assert e.cohort_name(1, 2, d(dt.date(1950, 3, 1)), d(dt.date(1970, 1, 1)), d(dt.date(2005, 1, 1))) == "R1"
+    assert (
+        e.cohort_name(1, 2, d(dt.date(1950, 3, 1)), d(dt.date(1970, 1, 1)), d(dt.date(2005, 1, 1)))
+        == "R1"
+    )
     assert e.cohort_name(1, 1, d(dt.date(1960, 1, 1)), d(dt.date(1980, 1, 1)), -1) == "A2"
     assert e.cohort_name(1, 1, d(dt.date(1960, 1, 1)), d(dt.date(2003, 1, 1)), -1) == "A4"
     assert e.cohort_name(2, 3, 0, -1, -1) == ""
@@ -88,7 +122,11 @@ def test_engine_lookups(policy: CompiledPolicy) -> None:
     row = [0] * m.CI_N
     row[m.CI_SCHEME], row[m.CI_PERSON_TYPE], row[m.CI_BIRTH_DAY] = 1, 1, d(dt.date(1960, 1, 1))
     row[m.CI_WORK_START_DAY], row[m.CI_RETIRE_DAY] = d(dt.date(1980, 1, 1)), -1
-    row[m.CI_DEDUCTIBLE_PAID], row[m.CI_POOLED_PAID], row[m.CI_OUTPATIENT_BAND_USED] = 50_000, 100, 1
+    row[m.CI_DEDUCTIBLE_PAID], row[m.CI_POOLED_PAID], row[m.CI_OUTPATIENT_BAND_USED] = (
+        50_000,
+        100,
+        1,
+    )
     row[m.CI_ASSISTANCE], row[m.CI_ASSISTANCE_PAID] = 1, 10
     rem = e.remaining(row)
     assert rem["deductible_remaining_fen"] == 100_000
