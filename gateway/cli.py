@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sys
 import time
@@ -48,7 +49,7 @@ def _add_redis_flags(p: argparse.ArgumentParser, defaults: Config) -> None:
 
 
 def _config(args: argparse.Namespace, defaults: Config) -> Config:
-    cfg = Config(**{f: getattr(defaults, f) for f in Config.__slots__})  # type: ignore[attr-defined]
+    cfg = dataclasses.replace(defaults)
     for name in ("redis_url", "redis_cluster", "data_dir", "appendfsync", "listen", "grace_s"):
         if hasattr(args, name):
             setattr(cfg, name, getattr(args, name))
@@ -123,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if argv and argv[0] == "policy":
         return cmd_policy(argv[1:])
+    if argv and argv[0] == "load":
+        from gateway.loader import load_main
+
+        return load_main(argv[1:])
+    if argv and argv[0] == "bench":
+        from bench.cli import main as bench_main  # the bench suite is a client of the gateway
+
+        return bench_main(argv[1:])
     defaults = Config.from_env()
     parser = argparse.ArgumentParser(prog="claimgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_seed)
 
     sub.add_parser("policy", help="check or explain a policy (claimgate policy --help)")
+    sub.add_parser("load", help="bulk-load members|institutions|catalogue from CSV")
+    sub.add_parser("bench", help="the load-testing bench suite (claimgate bench --help)")
 
     args = parser.parse_args(argv)
     return int(args.fn(args, defaults))

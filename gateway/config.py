@@ -24,11 +24,12 @@ class Config:
 
     @classmethod
     def from_env(cls) -> Config:
+        d = cls()
         return cls(
-            listen=_env("LISTEN", cls.listen),
-            redis_url=_env("REDIS_URL", cls.redis_url),
+            listen=_env("LISTEN", d.listen),
+            redis_url=_env("REDIS_URL", d.redis_url),
             redis_cluster=_env("REDIS_CLUSTER", "0") in ("1", "true", "yes"),
-            data_dir=_env("DATA_DIR", cls.data_dir),
-            appendfsync=_env("APPENDFSYNC", cls.appendfsync),
-            grace_s=float(_env("GRACE_S", str(cls.grace_s))),
+            data_dir=_env("DATA_DIR", d.data_dir),
+            appendfsync=_env("APPENDFSYNC", d.appendfsync),
+            grace_s=float(_env("GRACE_S", str(d.grace_s))),
         )

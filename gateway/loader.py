@@ -501,9 +501,9 @@ def _parse_member(f: _Fields, row: list[str]) -> _MemberRecord | None:
     remote = _parse_remote(f, remote_s)
     if scheme is not None and ptype is not None and ptype not in _SCHEME_PERSON_TYPES[scheme]:
         f.bad("person_type", f"{ptype.name} is not a person type of scheme {scheme.name}")
-    if ptype is PersonType.RETIRED and retire == NONE:
+    if ptype is PersonType.RETIRED and not retire_s:
         f.bad("retire_date", "required for a RETIRED member")
-    elif ptype is not None and ptype is not PersonType.RETIRED and retire not in (NONE, None):
+    elif ptype is not None and ptype is not PersonType.RETIRED and retire_s:
         f.bad("retire_date", f"must be empty for a {ptype.name} member")
     if f.problems.total != before or psn is None:
         return None
@@ -520,8 +520,8 @@ def _parse_member(f: _Fields, row: list[str]) -> _MemberRecord | None:
             "card": card_s,
             "card_status": int(card_status),  # type: ignore[arg-type]
             "assist": int(assist),  # type: ignore[arg-type]
-            "work": work,
-            "retire": retire,
+            "work": work if work_s else None,  # JSON null: no date
+            "retire": retire if retire_s else None,
             "chronic": chronic,
             "remote": remote,
         }

@@ -305,6 +305,9 @@ class RedisServer:
             ("appendonly", "yes"),
             ("appendfsync", self.appendfsync),
             ("appendfilename", "appendonly.aof"),
+            # A member's profile field is ~200 bytes: keep such hashes in the compact
+            # encoding (the 6.2 name; Redis 7 reads it as hash-max-listpack-value).
+            ("hash-max-ziplist-value", "512"),
         ]
         if self.cluster_enabled:
             options += [

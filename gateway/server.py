@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer  # = grpc_health.v1.health.aio
 from grpc_reflection.v1alpha import reflection
 
 from claims.v1 import claims_pb2, claims_pb2_grpc
@@ -33,7 +34,7 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     service: ClaimGatewayService
-    health: health.aio.HealthServicer
+    health: HealthServicer
     store: Store
 
     async def stop(self, grace_s: float | None) -> None:
@@ -59,7 +60,7 @@ async def start_server(config: Config) -> RunningServer:
     )
     service = ClaimGatewayService(store, reference)
     claims_pb2_grpc.add_ClaimGatewayServicer_to_server(service, server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

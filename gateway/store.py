@@ -142,12 +142,14 @@ class MemberKeys:
 # --- serialisation of reference and member records --------------------------------
 
 
-def _d(value: dt.date | None) -> int:
-    return -1 if value is None else day_number(value)
+def _d(value: dt.date | None) -> int | None:
+    """A date as its day number; ``None`` (JSON null) for no date. Dates before 1970
+    have negative day numbers, so no number can stand for "none"."""
+    return None if value is None else day_number(value)
 
 
-def _date(value: int) -> dt.date | None:
-    return None if value < 0 else from_day_number(value)
+def _date(value: int | None) -> dt.date | None:
+    return None if value is None else from_day_number(value)
 
 
 def member_profile_json(m: Member) -> bytes:
@@ -166,10 +168,17 @@ def member_profile_json(m: Member) -> bytes:
             "assist": int(m.assistance),
             "work": _d(m.work_start_date),
             "retire": _d(m.retire_date),
-            "chronic": [[c.disease_code, _d(c.valid_from), _d(c.valid_to)] for c in m.chronic],
+            "chronic": [
+                [c.disease_code, day_number(c.valid_from), day_number(c.valid_to)]
+                for c in m.chronic
+            ],
             "remote": None
             if m.remote is None
-            else [list(m.remote.institution_codes), _d(m.remote.valid_from), _d(m.remote.valid_to)],
+            else [
+                list(m.remote.institution_codes),
+                day_number(m.remote.valid_from),
+                day_number(m.remote.valid_to),
+            ],
         }
     )
 
@@ -344,7 +353,9 @@ class Store:
     """Async access to the gateway's Redis, standalone or cluster."""
 
     def __init__(self, client: aioredis.Redis | RedisCluster) -> None:
-        self.client = client
+        # redis-py's annotations mix its sync and async return types; the calls
+        # below are all awaited, and what they return is checked where it is used.
+        self.client: Any = client
         self._read = client.register_script(_script("read_member.lua"))
         self._commit = client.register_script(_script("commit_settlement.lua"))
         self._reverse = client.register_script(_script("reverse_settlement.lua"))
@@ -505,11 +516,11 @@ class Store:
         args.append(len(c.dup_keys))
         args += list(c.dup_keys)
         args.append(len(c.record))
-        for name, value in c.record.items():
-            args += [name, value]
+        for field_name, field_value in c.record.items():
+            args += [field_name, field_value]
         args.append(len(c.journal))
-        for name, value in c.journal.items():
-            args += [name, value]
+        for field_name, field_value in c.journal.items():
+            args += [field_name, field_value]
         args.append(len(c.totals))
         for name, inc in c.totals.items():
             args += [name, inc]

@@ -8,6 +8,7 @@ can find it without reading our code.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from claims.v1 import claims_pb2 as pb
@@ -75,11 +76,11 @@ class CheckedLine:
 
 
 def check_lines(
-    lines: list[pb.FeeLine] | object, service_date: dt.date, field: str = "lines",
+    lines: Iterable[pb.FeeLine], service_date: dt.date, field: str = "lines",
     *, limits: Limits = LIMITS, max_lines: int | None = None,
 ) -> list[dt.date]:
     """Checks fee lines; returns each line's date (the claim's date when empty)."""
-    seq = list(lines)  # type: ignore[call-overload]
+    seq = list(lines)
     cap = limits.lines_per_claim_max if max_lines is None else max_lines
     if len(seq) > cap:
         raise InvalidArgument(field, f"more than {cap} lines")
