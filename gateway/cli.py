@@ -50,29 +50,47 @@ def _add_redis_flags(p: argparse.ArgumentParser, defaults: Config) -> None:
 
 def _config(args: argparse.Namespace, defaults: Config) -> Config:
     cfg = dataclasses.replace(defaults)
-    for name in ("redis_url", "redis_cluster", "data_dir", "appendfsync", "listen", "grace_s"):
+    if getattr(args, "budget", None):
+        from gateway.budget import parse_budgets
+
+        cfg.budgets_ms = {**cfg.budgets_ms, **parse_budgets(",".join(args.budget))}
+    if getattr(args, "no_access_log", False):
+        cfg.access_log = False
+    for name in ("redis_url", "redis_cluster", "data_dir", "appendfsync", "listen", "grace_s",
+                 "workers", "metrics_port", "metrics_addr", "inflight_max",
+                 "per_institution_inflight_max", "per_institution_rate_per_s"):
         if hasattr(args, name):
             setattr(cfg, name, getattr(args, name))
     return cfg
 
 
 def cmd_serve(args: argparse.Namespace, defaults: Config) -> int:
-    import uvloop
+    from gateway.supervisor import multiprocess_metrics_dir, serve_workers
 
-    from gateway.server import NotSeeded, serve_forever
-
+    # Before anything imports prometheus-client's metrics: workers then write theirs
+    # to files that the /metrics process adds up.
+    metrics_dir = multiprocess_metrics_dir()
     cfg = _config(args, defaults)
     with redis_for(cfg) as url:
         cfg.redis_url = url
-        if args.seed_demo:
+        seeded = asyncio.run(_has_reference(url, cfg.redis_cluster))
+        if args.seed_demo and not seeded:
             asyncio.run(_seed(url, cfg.redis_cluster, members=args.members, seed=args.seed,
                               if_empty=True))
-        try:
-            uvloop.run(serve_forever(cfg))
-        except NotSeeded as e:
-            log.error("%s", e)
+        elif not seeded:
+            log.error("no policy in Redis: run `claimgate seed` first (or serve --seed-demo)")
             return 2
-    return 0
+        return serve_workers(cfg, metrics_dir)
+
+
+async def _has_reference(url: str, cluster: bool) -> bool:
+    from gateway.store import Store
+
+    store = Store.from_url(url, cluster=cluster)
+    try:
+        return await store.load_reference() is not None
+    finally:
+        await store.close()
 
 
 async def _seed(
@@ -140,6 +158,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--listen", default=defaults.listen, help="host:port (default %(default)s)")
     p.add_argument("--grace-s", dest="grace_s", type=float, default=defaults.grace_s,
                    help="drain time on SIGTERM (default %(default)s)")
+    p.add_argument("--workers", type=int, default=defaults.workers,
+                   help="worker processes sharing the port (default: one per core)")
+    p.add_argument("--metrics-port", type=int, default=defaults.metrics_port,
+                   help="serve Prometheus /metrics on this port (default: off)")
+    p.add_argument("--metrics-addr", default=defaults.metrics_addr,
+                   help="address of the /metrics endpoint (default %(default)s)")
+    p.add_argument("--budget", action="append", default=[], metavar="METHOD[.SETTING]=MS",
+                   help="latency budget override, e.g. Settle.INPATIENT=1500 (repeatable)")
+    p.add_argument("--inflight-max", type=int, default=defaults.inflight_max,
+                   help="in-flight requests per worker before shedding (default %(default)s)")
+    p.add_argument("--per-institution-inflight-max", type=int,
+                   default=defaults.per_institution_inflight_max,
+                   help="in-flight requests per institution per worker (default %(default)s)")
+    p.add_argument("--per-institution-rate", dest="per_institution_rate_per_s", type=float,
+                   default=defaults.per_institution_rate_per_s,
+                   help="requests/s per institution per worker, 0 = no limit")
+    p.add_argument("--no-access-log", action="store_true", help="no JSON line per request")
     p.add_argument("--seed-demo", action="store_true",
                    help="seed demo data first when Redis holds none")
     p.add_argument("--members", type=int, default=10_000, help="demo population size")

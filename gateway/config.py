@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def _env(name: str, default: str) -> str:
@@ -21,9 +21,19 @@ class Config:
     appendfsync: str = "always"
     grace_s: float = 10.0  # drain time on SIGTERM
     max_message_bytes: int = 16 * 1024 * 1024
+    workers: int = 0  # 0: one per core
+    metrics_port: int = 0  # 0: no /metrics endpoint
+    metrics_addr: str = "127.0.0.1"
+    access_log: bool = True
+    budgets_ms: dict[str, int] = field(default_factory=dict)  # overrides of the defaults
+    inflight_max: int = 256
+    per_institution_inflight_max: int = 64
+    per_institution_rate_per_s: float = 0.0
 
     @classmethod
     def from_env(cls) -> Config:
+        from gateway.budget import parse_budgets
+
         d = cls()
         return cls(
             listen=_env("LISTEN", d.listen),
@@ -32,4 +42,16 @@ class Config:
             data_dir=_env("DATA_DIR", d.data_dir),
             appendfsync=_env("APPENDFSYNC", d.appendfsync),
             grace_s=float(_env("GRACE_S", str(d.grace_s))),
+            workers=int(_env("WORKERS", str(d.workers))),
+            metrics_port=int(_env("METRICS_PORT", str(d.metrics_port))),
+            metrics_addr=_env("METRICS_ADDR", d.metrics_addr),
+            access_log=_env("ACCESS_LOG", "1") in ("1", "true", "yes"),
+            budgets_ms=parse_budgets(_env("BUDGETS_MS", "")),
+            inflight_max=int(_env("INFLIGHT_MAX", str(d.inflight_max))),
+            per_institution_inflight_max=int(
+                _env("PER_INSTITUTION_INFLIGHT_MAX", str(d.per_institution_inflight_max))
+            ),
+            per_institution_rate_per_s=float(
+                _env("PER_INSTITUTION_RATE", str(d.per_institution_rate_per_s))
+            ),
         )

@@ -12,8 +12,9 @@ import datetime as dt
 import hashlib
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -22,8 +23,13 @@ from google.protobuf.message import Message
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
+from gateway import budget as budget_mod
+from gateway import metrics
 from gateway import settlement as S
 from gateway import validate as V
+from gateway.accesslog import AccessLog
+from gateway.admission import Admission, AdmissionConfig, Shed
+from gateway.budget import COMMIT_RESERVE_S, Budgets
 from gateway.domain import Institution
 from gateway.errors import (
     AlreadyExists,
@@ -40,6 +46,7 @@ from gateway.store import (
     PARTITIONS,
     MemberSnapshot,
     Store,
+    StoreTimeout,
     new_episode_id,
     new_reversal_id,
     new_settlement_id,
@@ -81,18 +88,60 @@ def _hash(msg: Message) -> str:
 def handler(
     fn: Callable[[ClaimGatewayService, Req, grpc.aio.ServicerContext], Awaitable[Resp]],
 ) -> Callable[[ClaimGatewayService, Req, grpc.aio.ServicerContext], Awaitable[Resp]]:
-    """Turns ClaimError and Redis failures into gRPC statuses."""
+    """Admission, latency budget, error mapping, metrics and the access log of one call.
+
+    In this order: shed at once when over a bound (cheap, before any work);
+    set the request's deadline; run; map errors to statuses; count and log.
+    """
+    method = fn.__name__
 
     async def wrapped(
         self: ClaimGatewayService, request: Req, context: grpc.aio.ServicerContext
     ) -> Resp:
+        t0 = time.perf_counter()
+        institution = getattr(request, "institution_code", "")
+        code, reason, detail = grpc.StatusCode.OK, "", ""
+        resp: Any = None
         try:
-            return await fn(self, request, context)
+            self.admission.enter(institution)
+        except Shed as e:
+            metrics.SHED.labels(e.reason).inc()
+            self._record(method, request, grpc.StatusCode.RESOURCE_EXHAUSTED, e.reason, t0)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, e.message)
+        metrics.INFLIGHT.inc()
+        loop = asyncio.get_running_loop()
+        budget = self.budgets.budget_s(method, request)
+        client_left = context.time_remaining()
+        if client_left is not None:
+            budget = min(budget, client_left)
+        token = budget_mod.DEADLINE.set(loop.time() + budget)
+        try:
+            if not self.store_up:
+                raise Unavailable("state store unreachable; retry")
+            resp = await fn(self, request, context)
+            reason = getattr(resp, "refusal_reason", "")
+            return resp
         except ClaimError as e:
-            await context.abort(e.code, e.message)
+            code, detail = e.code, e.message
+        except StoreTimeout as e:
+            code, detail = grpc.StatusCode.UNAVAILABLE, (
+                f"state store slow ({e}); retry with the same request_id"
+            )
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
             log.warning("redis unavailable: %s", e)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "state store unavailable; retry")
+            code, detail = grpc.StatusCode.UNAVAILABLE, "state store unavailable; retry"
+        except redis.exceptions.RedisError as e:
+            log.error("redis error in %s: %s", method, e)
+            code, detail = grpc.StatusCode.UNAVAILABLE, "state store error; retry"
+        except Exception:
+            log.exception("internal error in %s", method)
+            code, detail = grpc.StatusCode.INTERNAL, "internal error"
+        finally:
+            budget_mod.DEADLINE.reset(token)
+            self.admission.leave(institution)
+            metrics.INFLIGHT.dec()
+            self._record(method, request, code, reason, t0, resp)
+        await context.abort(code, detail)
         raise AssertionError("unreachable")  # context.abort raises
 
     wrapped.__name__ = fn.__name__
@@ -101,10 +150,53 @@ def handler(
 
 
 class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
-    def __init__(self, store: Store, reference: Reference) -> None:
+    def __init__(
+        self,
+        store: Store,
+        reference: Reference,
+        *,
+        budgets: Budgets | None = None,
+        admission: AdmissionConfig | None = None,
+        access_log: AccessLog | None = None,
+    ) -> None:
         self.store = store
         self.reference = reference
         self.member_locks = MemberLocks()
+        self.budgets = budgets or Budgets()
+        self.admission = Admission(admission or AdmissionConfig())
+        self.access_log = access_log or AccessLog(enabled=False)
+        self.store_up = True  # kept current by the server's store monitor
+
+    def _record(
+        self, method: str, request: Any, code: grpc.StatusCode, reason: str, t0: float,
+        resp: Any = None,
+    ) -> None:
+        """Metrics and the access-log line of one finished call."""
+        latency_s = time.perf_counter() - t0
+        metrics.REQUESTS.labels(method, code.name, reason).inc()
+        metrics.LATENCY.labels(method).observe(latency_s)
+        warnings: list[str] = []
+        if isinstance(resp, pb.SettlementResponse):
+            warnings = list(resp.warnings)
+            for kind in warnings:
+                metrics.WARNINGS.labels(kind).inc()
+            if resp.status == pb.SETTLED and not resp.replay:
+                a = resp.amounts
+                for fund, fen in (("hifp", a.hifp_pay_fen), ("supplementary",
+                                  a.supplementary_pay_fen), ("hifmi", a.hifmi_pay_fen),
+                                  ("maf", a.maf_pay_fen), ("acct", a.acct_pay_fen),
+                                  ("cash", a.psn_cash_pay_fen)):
+                    if fen:
+                        metrics.PAID_FEN.labels(fund).inc(fen)
+        self.access_log.write(
+            request_id=getattr(request, "request_id", ""),
+            institution=getattr(request, "institution_code", ""),
+            psn_no=getattr(request, "psn_no", ""),
+            method=method,
+            status=code.name,
+            latency_ms=round(latency_s * 1000, 3),
+            reasons=[r for r in [reason, *warnings] if r],
+        )
 
     # --- helpers ------------------------------------------------------------------
     @staticmethod
@@ -213,7 +305,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         plan = S.plan_claim(req.institution_code, req.lines, line_dates) if not episode_id else None
         for attempt in range(STALE_RETRIES_MAX + 1):
             if attempt:  # another process changed the member: back off a little, with jitter
+                metrics.STALE_RETRIES.inc()
                 await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+            budget_mod.check("reading the member")
             snap = await self.store.read_member(
                 req.psn_no,
                 year=year,
@@ -266,6 +360,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 settled_at=resp.settled_at, episode_id=episode_id,
                 episode_line_count=len(lines),
             )
+            budget_mod.check("the commit", COMMIT_RESERVE_S)
             outcome = await self.store.commit_settlement(snap, plan_c)
             if outcome.status == "OK":
                 if (outcome.acct_current_fen, outcome.acct_prior_fen) != (
@@ -364,7 +459,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         ).reshape(1, M.CI_N)
         line_cols = S.line_rows(engine, lines, plan, inst, snap)
         offsets = np.array([0, len(lines)], dtype=np.int64)
+        t0 = time.perf_counter()
         claim_out, line_out = engine.adjudicate(claims, line_cols, offsets)
+        metrics.KERNEL.observe(time.perf_counter() - t0)
         co = claim_out[0]
         S.check_invariants(co, line_out, lines)
         resp.amounts.CopyFrom(S.amounts(co))

@@ -21,8 +21,10 @@ Reference data (read at start-up and on reload, never on the claim path):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
+import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +34,11 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from gateway import metrics
+from gateway.budget import DEADLINE
 from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
 from rules_compiled.model import (
     Assistance,
@@ -345,6 +351,14 @@ def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in zip(it, it, strict=True)}
 
 
+class StoreTimeout(Exception):
+    """Redis did not answer within the time left for the request."""
+
+
+OP_TIMEOUT_S = 1.0  # any single Redis call, whatever the request's budget
+OP_TIMEOUT_MIN_S = 0.005  # a call is given at least this long
+
+
 def _script(name: str) -> str:
     return resources.files("gateway").joinpath("scripts", name).read_text()
 
@@ -366,9 +380,28 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, *, cluster: bool = False, **kwargs: Any) -> Store:
+        """A client that fails fast: no retries with back-off inside redis-py (the
+        gateway answers UNAVAILABLE and the client retries with the same request id)."""
+        kwargs.setdefault("socket_connect_timeout", 0.25)
         if cluster:
             return cls(RedisCluster.from_url(url, **kwargs))
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
         return cls(aioredis.Redis.from_url(url, **kwargs))
+
+    async def _bounded(self, op: str, aw: Any) -> Any:
+        """Await one Redis call within what is left of the request's budget."""
+        deadline = DEADLINE.get()
+        loop = asyncio.get_running_loop()
+        timeout = OP_TIMEOUT_S
+        if deadline is not None:
+            timeout = min(timeout, max(deadline - loop.time(), OP_TIMEOUT_MIN_S))
+        t0 = time.perf_counter()
+        try:
+            return await asyncio.wait_for(aw, timeout)
+        except TimeoutError:
+            raise StoreTimeout(f"redis {op}: no answer within {timeout * 1000:.0f} ms") from None
+        finally:
+            metrics.REDIS.labels(op).observe(time.perf_counter() - t0)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -457,12 +490,12 @@ class Store:
         and for an inpatient settlement the episode with its uploaded lines."""
         keys = MemberKeys.of(psn_no)
         idem_key = keys.idem(request_id) if request_id else f"idem:{tag(keys.partition)}:"
-        raw = await self._read(
+        raw = await self._bounded("read", self._read(
             keys=[keys.member, keys.fills, keys.dups, idem_key, keys.day_counter(psn_no, day),
                   keys.episode(episode_id), keys.episode_lines(episode_id)],
             args=[1 if episode_id else 0, len(fill_items), *fill_items, len(dup_keys),
                   *dup_keys],
-        )
+        ))
         member_flat, fills_raw, dups_raw, idem_flat, today, ep_flat, ep_lines = raw
         if not member_flat:
             return None
@@ -524,7 +557,7 @@ class Store:
         args.append(len(c.totals))
         for name, inc in c.totals.items():
             args += [name, inc]
-        out = await self._commit(
+        out = await self._bounded("commit", self._commit(
             keys=[
                 keys.member,
                 keys.fills,
@@ -537,7 +570,7 @@ class Store:
                 keys.episode(c.episode_id),
             ],
             args=args,
-        )
+        ))
         status = out[0].decode()
         if status == "OK":
             return CommitOutcome(status, int(out[1]), int(out[2]), int(out[3]))
@@ -571,7 +604,7 @@ class Store:
         ]
         for name, value in journal.items():
             args += [name, value]
-        out = await self._reverse(
+        out = await self._bounded("reverse", self._reverse(
             keys=[
                 keys.member, keys.fills, keys.dups, keys.idem(request_id),
                 keys.settlement(settlement_id), keys.journal,
@@ -580,7 +613,7 @@ class Store:
                 keys.episode(episode_id),
             ],
             args=args,
-        )
+        ))
         return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
 
     async def tombstone(
@@ -591,10 +624,10 @@ class Store:
         args: list[Any] = [request_hash, IDEMPOTENCY_TTL_S, institution_code, len(journal)]
         for name, value in journal.items():
             args += [name, value]
-        out = await self._tombstone(
+        out = await self._bounded("tombstone", self._tombstone(
             keys=[keys.idem(original_request_id), keys.idem(request_id), keys.journal],
             args=args,
-        )
+        ))
         return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
 
     async def admit(
@@ -609,10 +642,10 @@ class Store:
         ]
         for name, value in journal.items():
             args += [name, value]
-        out = await self._admit(
+        out = await self._bounded("admit", self._admit(
             keys=[keys.member, keys.idem(request_id), keys.episode(episode_id), keys.journal],
             args=args,
-        )
+        ))
         return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
 
     async def discharge(
@@ -627,10 +660,10 @@ class Store:
         ]
         for name, value in journal.items():
             args += [name, value]
-        out = await self._discharge(
+        out = await self._bounded("discharge", self._discharge(
             keys=[keys.member, keys.idem(request_id), keys.episode(episode_id), keys.journal],
             args=args,
-        )
+        ))
         return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
 
     async def upload_lines(
@@ -645,11 +678,11 @@ class Store:
         ]
         for sn, body, amount_fen in lines:
             args += [sn, body, amount_fen]
-        out = await self._upload(
+        out = await self._bounded("upload", self._upload(
             keys=[keys.episode(episode_id), keys.episode_lines(episode_id),
                   keys.idem(request_id)],
             args=args,
-        )
+        ))
         return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
 
     async def read_abuse_state(
@@ -660,7 +693,7 @@ class Store:
         pipe = self.client.pipeline(transaction=False)
         pipe.hmget(keys.fills, list(fill_items) or ["-"])
         pipe.hmget(keys.dups, list(dup_keys) or ["-"])
-        fills_raw, dups_raw = await pipe.execute()
+        fills_raw, dups_raw = await self._bounded("abuse_state", pipe.execute())
         fills: dict[str, tuple[int, int]] = {}
         for code, value in zip(fill_items, fills_raw, strict=False):
             if value:
@@ -709,14 +742,16 @@ class Store:
             lo = "(" + batch[-1][0].decode()  # exclusive: after the last one read
 
     async def idempotency_record(self, psn_no: str, request_id: str) -> dict[str, str]:
-        raw = await self.client.hgetall(MemberKeys.of(psn_no).idem(request_id))  # type: ignore[misc]
+        raw = await self._bounded(
+            "idempotency", self.client.hgetall(MemberKeys.of(psn_no).idem(request_id))
+        )
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def settlement_record(self, settlement_id: str) -> dict[str, bytes] | None:
         p = partition_of_settlement(settlement_id)
         if p is None:
             return None
-        raw = await self.client.hgetall(f"setl:{tag(p)}:{settlement_id}")  # type: ignore[misc]
+        raw = await self._bounded("record", self.client.hgetall(f"setl:{tag(p)}:{settlement_id}"))
         return {k.decode(): v for k, v in raw.items()} if raw else None
 
 

@@ -12,9 +12,14 @@ import redis
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.config import Config
 from gateway.redis_server import RedisCluster, RedisServer
-from tests.integration.harness import Client, GatewayThread, put_reference
+from tests.integration.harness import RELAXED_BUDGETS_MS, Client, GatewayThread, put_reference
 
-MODES = ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)]
+# Redis mode x event loop: the plain asyncio loop checks the uvloop fast path's conformance.
+MODES = [
+    pytest.param(("standalone", "uvloop"), id="standalone-uvloop"),
+    pytest.param(("standalone", "asyncio"), id="standalone-asyncio"),
+    pytest.param(("cluster", "uvloop"), id="cluster-uvloop", marks=pytest.mark.cluster),
+]
 
 
 @pytest.fixture(scope="session")
@@ -25,11 +30,16 @@ def gateway_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 
 
 @pytest.fixture(scope="session", params=MODES)
+def mode(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
 def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, mode: tuple[str, str]
 ) -> Iterator[tuple[str, Client, bool]]:
     """(url, client, is_cluster) with the reference data loaded."""
-    if request.param == "cluster":
+    if mode[0] == "cluster":
         cluster: RedisCluster = request.getfixturevalue("redis_cluster")
         client: Client = redis.RedisCluster.from_url(cluster.url)
         put_reference(client)
@@ -43,10 +53,11 @@ def backend(
 
 
 @pytest.fixture(scope="session")
-def gateway(backend: tuple[str, Client, bool]) -> Iterator[GatewayThread]:
+def gateway(backend: tuple[str, Client, bool], mode: tuple[str, str]) -> Iterator[GatewayThread]:
     url, _client, cluster = backend
-    config = Config(listen="127.0.0.1:0", redis_url=url, redis_cluster=cluster)
-    g = GatewayThread(config).start()
+    config = Config(listen="127.0.0.1:0", redis_url=url, redis_cluster=cluster,
+                    access_log=False, budgets_ms=RELAXED_BUDGETS_MS)
+    g = GatewayThread(config, loop=mode[1]).start()
     yield g
     g.stop()
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 import redis
 import uvloop
 
+from gateway.budget import DEFAULT_BUDGETS_MS
 from gateway.config import Config
 from gateway.domain import Institution, Member
 from gateway.server import RunningServer, start_server
@@ -69,6 +70,10 @@ REVOKED_PHARMACY = Institution(
 INSTITUTIONS = [PHARMACY, HOSPITAL, REVOKED_PHARMACY, OTHER_HOSPITAL, OTHER_PHARMACY]
 
 _ids = itertools.count(1)
+
+# Tests about behaviour, not budgets, must not fail on a busy machine: every method
+# gets 30 s. Tests about budgets set their own.
+RELAXED_BUDGETS_MS = {name: 30_000 for name in DEFAULT_BUDGETS_MS}
 
 
 def base_member(**overrides: object) -> Member:
@@ -174,8 +179,9 @@ def snapshot(r: Client) -> dict[bytes, object]:
 class GatewayThread:
     """Runs ``start_server`` on a uvloop loop in a daemon thread."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, loop: str = "uvloop") -> None:
         self.config = config
+        self.loop_kind = loop  # "uvloop" or "asyncio": the server must work on both
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running: RunningServer | None = None
@@ -196,7 +202,7 @@ class GatewayThread:
         return self
 
     def _main(self) -> None:
-        loop = uvloop.new_event_loop()
+        loop = uvloop.new_event_loop() if self.loop_kind == "uvloop" else asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
@@ -210,6 +216,11 @@ class GatewayThread:
         loop.run_forever()
         loop.run_until_complete(self._running.stop(1.0))
         loop.close()
+
+    @property
+    def running(self) -> RunningServer:
+        assert self._running is not None
+        return self._running
 
     def stop(self) -> None:
         if self._loop is not None and self._running is not None:

@@ -1,0 +1,119 @@
+"""Final reports: JSON (with encoded HDR histograms), Markdown, and a PNG plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+PERCENTILES = ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms")
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(report, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def _phase_table(phase: dict[str, Any]) -> list[str]:
+    out = [
+        f"### {phase['phase']}",
+        "",
+        f"offered {phase['offered_rate_rps']}/s, achieved {phase['achieved_rps']}/s, "
+        f"{phase['requests']} transactions in {phase['wall_s']} s, unexpected errors "
+        f"{phase['unexpected_errors']}, invariant violations {phase['violation_count']}, "
+        f"client send lag p99 {phase['client']['send_lag_p99_ms']} ms, client CPU "
+        + ", ".join(f"{c['cpu_share']:.0%}" for c in phase["client"]["processes"]),
+        "",
+        "| scenario | count | rps | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for key, s in phase["scenarios"].items():
+        errors = ", ".join(f"{k} {v}" for k, v in s["errors_by_status"].items()) or "-"
+        out.append(f"| {key} | {s['count']} | {s['throughput_rps']} | "
+                   + " | ".join(str(s[p]) for p in PERCENTILES) + f" | {errors} |")
+    if phase["client"]["saturated"]:
+        out += ["", f"**WARNING**: client processes {phase['client']['saturated']} were "
+                "CPU-saturated; the generator may have limited the throughput."]
+    return [*out, ""]
+
+
+def _steps_table(title: str, steps: dict[str, Any]) -> list[str]:
+    out = [f"### {title}", "",
+           f"p99 target {steps['p99_target_ms']} ms; maximum sustainable throughput "
+           f"**{steps['max_sustainable_rps']}/s**", "",
+           "| offered /s | achieved /s | p50 ms | p99 ms | p99.9 ms | unexpected | ok |",
+           "|---:|---:|---:|---:|---:|---:|---|"]
+    for s in steps["steps"]:
+        out.append(f"| {s['offered_rps']} | {s['achieved_rps']} | {s['p50_ms']} | "
+                   f"{s['p99_ms']} | {s['p99_9_ms']} | {s['unexpected']} | "
+                   f"{'yes' if s['sustained'] else 'no'} |")
+    return [*out, ""]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    out = [f"# Bench report: {report.get('title', 'claimgate')}", ""]
+    meta = report.get("meta", {})
+    if meta:
+        out += [f"- {k}: {v}" for k, v in meta.items()] + [""]
+    if "correctness" in report:
+        c = report["correctness"]
+        out += [f"## Correctness: **{c['verdict']}**", "",
+                f"{c['members_checked']} members checked, {c['settlements']} settlements, "
+                f"{c['reversed']} reversed, {c['unknown_resolved']} unseen outcomes resolved, "
+                f"{c['crosschecked']} request ids re-read, invariant violations "
+                f"{c.get('violation_count', 0)}.", ""]
+        out += [f"- {p}" for p in c.get("problems", [])[:20]] + [""]
+    if "ceiling" in report:
+        out += ["## Ceiling", ""]
+        out += [f"- {k}: {v}" for k, v in report["ceiling"].items()] + [""]
+    for title, steps in report.get("step_loads", {}).items():
+        out += _steps_table(title, steps)
+    out += ["## Phases", ""]
+    for phase in report.get("phases", []):
+        out += _phase_table(phase)
+    if "h2load" in report:
+        out += ["## h2load", ""]
+        for name, h in report["h2load"].items():
+            out += [f"- {name}: {json.dumps({k: v for k, v in h.items() if k != 'raw'})}"]
+        out += [""]
+    for note in report.get("notes", []):
+        out += [f"> {note}", ""]
+    return "\n".join(out)
+
+
+def plot_steps(step_loads: dict[str, dict[str, Any]], path: Path) -> None:
+    """Latency (p50, p99) against achieved throughput, one line per target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, steps in step_loads.items():
+        xs = [s["achieved_rps"] for s in steps["steps"]]
+        ax.plot(xs, [s["p99_ms"] for s in steps["steps"]], marker="o", label=f"{name} p99")
+        ax.plot(xs, [s["p50_ms"] for s in steps["steps"]], marker=".", linestyle="--",
+                label=f"{name} p50")
+        target = steps["p99_target_ms"]
+    if step_loads:
+        ax.axhline(target, color="grey", linestyle=":", label=f"p99 target {target} ms")
+    ax.set_xlabel("achieved throughput (transactions/s)")
+    ax.set_ylabel("latency from intended send time (ms)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title("Latency vs throughput (open-loop step load)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_all(report: dict[str, Any], out_dir: Path, stem: str = "report") -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.json", out_dir / f"{stem}.md"]
+    write_json(report, paths[0])
+    paths[1].write_text(markdown(report) + "\n", encoding="utf-8")
+    if report.get("step_loads"):
+        png = out_dir / f"{stem}.png"
+        plot_steps(report["step_loads"], png)
+        paths.append(png)
+    return paths

@@ -1,0 +1,312 @@
+"""``python -m bench suite``: the whole measurement, self-contained and reproducible.
+
+1. a private redis-server (temporary directory, AOF ``--appendfsync``), reference
+   data with ``claimgate seed --members 0``, the bench population written as CSV
+   and loaded with ``claimgate load members`` (subprocesses: no gateway imports);
+2. the ceiling: the echo server pinned to the server CPU, pharmacy Settle driven
+   closed-loop (capacity) and step-load (max rate under the p99 target);
+3. the gateway, ``claimgate serve`` pinned to the same CPU: the same two
+   measurements, then a fixed-rate pharmacy run at 50% of the maximum, the
+   realistic-day mix, inpatient discharges of 5,000 lines, and the money check;
+4. optionally py-spy on the gateway and h2load against both servers;
+5. report.json / report.md / report.png in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench import h2load
+from bench import report as rpt
+from bench.population import write_members_csv
+from bench.runner import Bench, BenchConfig
+from bench.scenarios import DAY_MIX
+from bench.steps import step_load
+from bench.worker import PhaseSpec
+
+PHARMACY = {"pharmacy": 1.0}
+READY_TIMEOUT_S = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pin(cmd: list[str], cpus: str) -> list[str]:
+    if cpus and shutil.which("taskset"):
+        return ["taskset", "-c", cpus, *cmd]
+    return cmd
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} did not listen on {port}")
+
+
+def _wait_serving(target: str) -> None:
+    """Ready when a real RPC answers (the gateway warms its kernels before serving)."""
+    import grpc
+
+    from claims.v1 import claims_pb2 as pb
+    from claims.v1 import claims_pb2_grpc as pb_grpc
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    with grpc.insecure_channel(target) as ch:
+        stub = pb_grpc.ClaimGatewayStub(ch)
+        while time.monotonic() < deadline:
+            try:
+                stub.CheckEligibility(pb.EligibilityRequest(institution_code="P31010001",
+                                                            psn_no="31010000000001"), timeout=5)
+                return
+            except grpc.RpcError as e:
+                if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                    return
+                time.sleep(0.3)
+    raise TimeoutError(f"{target} not serving")
+
+
+@contextlib.contextmanager
+def _process(cmd: list[str], log: Path, what: str) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()  # our own child, by pid
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+def _run(cmd: list[str]) -> None:
+    print(f"[suite] $ {' '.join(cmd)}", file=sys.stderr, flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def _py_spy(pid: int, seconds: int, out: Path) -> dict[str, Any]:
+    """Sample the gateway; return the top frames by own time (collapsed stacks)."""
+    if not shutil.which("py-spy"):
+        return {"error": "py-spy not installed (pip install py-spy)"}
+    raw = out / "gateway-py-spy.txt"
+    cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
+           "--format", "raw", "--output", str(raw), "--nonblocking", "--subprocesses"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds + 60)
+    if done.returncode != 0 or not raw.exists():
+        return {"error": done.stderr[-500:]}
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        own[stack.split(";")[-1]] += int(n)
+    return {"samples": total, "raw": str(raw),
+            "top_own": [(f, round(100.0 * n / total, 1)) for f, n in own.most_common(20)]}
+
+
+def suite(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    server_cpus, client_cpus = args.server_cpus, args.client_cpus
+    claimgate = shutil.which("claimgate") or ""
+    cg = [claimgate] if claimgate else [sys.executable, "-m", "gateway.cli"]
+    report: dict[str, Any] = {
+        "title": "suite", "phases": [], "step_loads": {}, "notes": [],
+        "meta": {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpus": os.cpu_count(),
+                 "server_cpus": server_cpus, "client_cpus": client_cpus,
+                 "members": args.members, "appendfsync": args.appendfsync,
+                 "client_processes": args.procs,
+                 "command": "python -m bench " + " ".join(sys.argv[1:])},
+    }
+    cpus = [int(c) for c in client_cpus.split(",")] if client_cpus else []
+
+    def config(target: str, verify: bool, **kw: Any) -> BenchConfig:
+        return BenchConfig(target=target, population=args.members, pool=args.pool,
+                           seed=args.seed, procs=args.procs, cpus=cpus, verify=verify, **kw)
+
+    with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp_s:
+        tmp = Path(tmp_s)
+        # --- 1. redis, reference data, population --------------------------------------
+        redis_port = _free_port()
+        redis_cmd = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                     "--dir", str(tmp), "--save", "", "--appendonly", "yes",
+                     "--appendfsync", args.appendfsync]
+        url = f"redis://127.0.0.1:{redis_port}/0"
+        with _process(_pin(redis_cmd, args.redis_cpus), out / "redis.log", "redis") as redis_p:
+            _wait_port(redis_port, redis_p, "redis-server")
+            _run([*cg, "seed", "--members", "0", "--redis-url", url])
+            csv_path = tmp / "members.csv"
+            t0 = time.perf_counter()
+            write_members_csv(csv_path, args.members, args.seed)
+            _run([*cg, "load", "members", str(csv_path), "--redis-url", url])
+            report["meta"]["population_write_and_load_s"] = round(time.perf_counter() - t0, 1)
+
+            # --- 2. the ceiling: echo server --------------------------------------------
+            echo_port = _free_port()
+            echo_target = f"127.0.0.1:{echo_port}"
+            echo_cmd = _pin([sys.executable, "-m", "bench.echo_server", "--listen", echo_target],
+                            server_cpus)
+            ceiling: dict[str, Any] = {}
+            with _process(echo_cmd, out / "echo.log", "echo") as echo_p:
+                _wait_port(echo_port, echo_p, "echo server")
+                with Bench(config(echo_target, False)) as b:
+                    cap = b.phase(PhaseSpec(name="echo pharmacy closed loop", mix=PHARMACY,
+                                            clients=args.clients, duration_s=args.seconds,
+                                            warmup_s=2.0))
+                    report["phases"].append(cap)
+                    steps, phases = step_load(b, "echo pharmacy", PHARMACY,
+                                              start_rps=args.start_rate, factor=args.factor,
+                                              step_s=args.step_seconds,
+                                              p99_target_ms=args.p99_ms)
+                    report["step_loads"]["echo"] = steps
+                    report["phases"] += phases
+                ceiling["echo_closed_loop_rps"] = cap["achieved_rps"]
+                ceiling["echo_max_sustainable_rps"] = steps["max_sustainable_rps"]
+                if args.h2load and h2load.available():
+                    body = out / "settle-body.bin"
+                    body.write_bytes(h2load.settle_body(1, time.strftime("%H%M%S")))
+                    report.setdefault("h2load", {})["echo"] = h2load.run(
+                        echo_target, body, requests=args.h2load_requests, clients=4,
+                        streams=16, cpus=cpus)
+
+            # --- 3. the gateway -------------------------------------------------------
+            gw_port = _free_port()
+            gw_target = f"127.0.0.1:{gw_port}"
+            gw_cmd = [*cg, "serve", "--redis-url", url, "--listen", gw_target]
+            if args.workers:
+                gw_cmd += ["--workers", str(args.workers)]
+            with _process(_pin(gw_cmd, server_cpus), out / "gateway.log", "gateway") as gw_p:
+                _wait_port(gw_port, gw_p, "gateway")
+                _wait_serving(gw_target)
+                with Bench(config(gw_target, True)) as b:
+                    snap = b.snapshot()
+                    report["meta"]["members_snapshotted"] = snap["members"]
+                    cap = b.phase(PhaseSpec(name="gateway pharmacy closed loop", mix=PHARMACY,
+                                            clients=args.clients, duration_s=args.seconds,
+                                            warmup_s=2.0))
+                    report["phases"].append(cap)
+                    ceiling["gateway_closed_loop_rps"] = cap["achieved_rps"]
+                    steps, phases = step_load(b, "gateway pharmacy", PHARMACY,
+                                              start_rps=args.start_rate, factor=args.factor,
+                                              step_s=args.step_seconds,
+                                              p99_target_ms=args.p99_ms)
+                    report["step_loads"]["gateway"] = steps
+                    report["phases"] += phases
+                    best = steps["max_sustainable_rps"] or max(
+                        s["achieved_rps"] for s in steps["steps"])
+                    half = b.phase(PhaseSpec(name="gateway pharmacy @ 50% of max",
+                                             mix=PHARMACY, rate_per_s=max(1.0, best / 2),
+                                             duration_s=args.seconds, warmup_s=1.0))
+                    report["phases"].append(half)
+                    spy: dict[str, Any] = {}
+                    if args.py_spy:
+                        import threading
+
+                        def sample() -> None:
+                            spy.update(_py_spy(gw_p.pid, max(3, int(args.seconds) - 2), out))
+
+                        t = threading.Thread(target=sample)
+                        t.start()
+                    day = b.phase(PhaseSpec(name="gateway realistic day mix", mix=DAY_MIX,
+                                            rate_per_s=max(1.0, best / 2),
+                                            duration_s=args.seconds, warmup_s=1.0))
+                    report["phases"].append(day)
+                    if args.py_spy:
+                        t.join()
+                        report["py_spy_day_mix"] = spy
+                    inpatient = b.phase(PhaseSpec(name="gateway inpatient 5000 lines",
+                                                  mix={"inpatient": 1.0}, rate_per_s=1.0,
+                                                  count=args.inpatient_count,
+                                                  inpatient_lines=(5000, 5000)))
+                    report["phases"].append(inpatient)
+                    verdict = b.verify()
+                    verdict["violation_count"] = sum(
+                        p["violation_count"] for p in report["phases"]
+                        if p["phase"].startswith("gateway"))
+                    if verdict["violation_count"]:
+                        verdict["verdict"] = "FAIL"
+                    report["correctness"] = verdict
+                if args.h2load and h2load.available():
+                    body = out / "settle-body.bin"
+                    report.setdefault("h2load", {})["gateway"] = h2load.run(
+                        gw_target, body, requests=args.h2load_requests, clients=4, streams=16,
+                        cpus=cpus)
+                    report["notes"].append(
+                        "h2load sends one prebuilt body: after the first request every "
+                        "request is an idempotent replay of the same request_id (the replay "
+                        "path, not adjudication); gRPC statuses are in trailers, unseen by "
+                        "h2load.")
+
+    gw_steps = report["step_loads"]["gateway"]
+    ceiling["gateway_max_sustainable_rps"] = gw_steps["max_sustainable_rps"]
+    if ceiling["echo_closed_loop_rps"]:
+        ceiling["closed_loop_fraction_of_echo"] = round(
+            ceiling["gateway_closed_loop_rps"] / ceiling["echo_closed_loop_rps"], 3)
+    if ceiling["echo_max_sustainable_rps"]:
+        ceiling["sustainable_fraction_of_echo"] = round(
+            ceiling["gateway_max_sustainable_rps"] / ceiling["echo_max_sustainable_rps"], 3)
+    report["ceiling"] = ceiling
+    inp = inpatient["scenarios"].get("inpatient/Settle", {})
+    half_p99 = half["scenarios"].get("pharmacy", {}).get("p99_ms")
+    report["targets"] = {
+        "pharmacy throughput >= 60% of echo (sustainable)": ceiling.get(
+            "sustainable_fraction_of_echo"),
+        "pharmacy throughput >= 60% of echo (closed loop)": ceiling.get(
+            "closed_loop_fraction_of_echo"),
+        "p99 <= 5 ms at 50% of max (pharmacy p99 ms)": half_p99,
+        "inpatient 5,000 lines Settle p99 <= 100 ms (ms)": inp.get("p99_ms"),
+    }
+    report["ceiling"].update({f"target: {k}": v for k, v in report["targets"].items()})
+    paths = rpt.write_all(report, out, "report")
+    print(rpt.markdown(report))
+    print(f"[suite] reports: {', '.join(map(str, paths))}", file=sys.stderr)
+    return 0 if report["correctness"]["verdict"] == "PASS" else 1
+
+
+def add_suite_parser(sub: Any) -> None:
+    p = sub.add_parser("suite", help="private redis + echo + gateway, every measurement")
+    p.add_argument("--members", type=int, default=100_000, help="population (1000000 = full)")
+    p.add_argument("--pool", type=int, default=5_000, help="members the runs claim for")
+    p.add_argument("--seed", type=int, default=20260101)
+    p.add_argument("--procs", type=int, default=1, help="client processes")
+    p.add_argument("--server-cpus", default="0", help="taskset CPUs of echo / gateway")
+    p.add_argument("--client-cpus", default="1", help="CPUs of the client processes")
+    p.add_argument("--redis-cpus", default="", help="taskset CPUs of redis ('' = any)")
+    p.add_argument("--appendfsync", default="everysec", choices=("always", "everysec", "no"))
+    p.add_argument("--workers", type=int, default=0, help="claimgate serve --workers N")
+    p.add_argument("--clients", type=int, default=64, help="closed-loop clients")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds per fixed phase")
+    p.add_argument("--start-rate", type=float, default=300.0)
+    p.add_argument("--factor", type=float, default=1.3)
+    p.add_argument("--step-seconds", type=float, default=6.0)
+    p.add_argument("--p99-ms", type=float, default=5.0)
+    p.add_argument("--inpatient-count", type=int, default=10)
+    p.add_argument("--h2load", action="store_true", help="also drive Settle with h2load")
+    p.add_argument("--h2load-requests", type=int, default=30_000)
+    p.add_argument("--py-spy", action="store_true", help="sample the gateway with py-spy")
+    p.add_argument("--out", type=Path, default=Path("bench-out"))
+    p.set_defaults(fn=suite)

@@ -1,0 +1,293 @@
+"""Latency budgets, load shedding, Redis trouble, logs and metrics of a real gateway.
+
+Each test runs its own gateway (and where it stops or pauses Redis, its own
+redis-server). No test asserts on a duration: where timing matters, the test
+waits for a state (in-flight count, health status) with a bounded poll.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import orjson
+import pytest
+import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from claims.v1 import claims_pb2 as pb
+from claims.v1 import claims_pb2_grpc as pb_grpc
+from gateway.accesslog import AccessLog
+from gateway.config import Config
+from gateway.redis_server import RedisServer
+from gateway.store import MemberKeys
+from tests.integration.harness import (
+    HOSPITAL,
+    PHARMACY,
+    RELAXED_BUDGETS_MS,
+    GatewayThread,
+    base_member,
+    put_members,
+    put_reference,
+    snapshot,
+)
+
+_seq = itertools.count(1)
+
+
+def wait_for(predicate: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
+    """Poll a state, bounded: the tests wait for states, never for durations."""
+    end = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def claim(m, inst: str = PHARMACY.code, rx: str | None = None) -> pb.SettleRequest:  # type: ignore[no-untyped-def]
+    n = next(_seq)
+    return pb.SettleRequest(
+        request_id=f"{inst}20260615100000{n:07d}", institution_code=inst, psn_no=m.psn_no,
+        setting=pb.PHARMACY if inst == PHARMACY.code else pb.OUTPATIENT, card_no=m.card_no,
+        service_date="2026-06-15", use_account=True,
+        lines=[pb.FeeLine(feedetl_sn=1, item_code="T-A-DRUG", unit_price_fen=1250, quantity=1,
+                          amount_fen=1250, prescription_no=rx or f"RX{n}")],
+    )
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path / "redis") as server:
+        r = redis.Redis.from_url(server.url)
+        put_reference(r)
+        r.close()
+        yield server
+
+
+def start_gateway(server: RedisServer, **config: object) -> GatewayThread:
+    cfg = Config(listen="127.0.0.1:0", redis_url=server.url, access_log=False,
+                 budgets_ms=dict(RELAXED_BUDGETS_MS))
+    for k, v in config.items():
+        setattr(cfg, k, v)
+    return GatewayThread(cfg).start()
+
+
+def health_status(channel: grpc.Channel) -> int:
+    try:
+        return int(health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="claims.v1.ClaimGateway"), timeout=2).status)
+    except grpc.RpcError:
+        return -1
+
+
+def test_budget_spent_before_the_commit_commits_nothing(own_redis: RedisServer) -> None:
+    g = start_gateway(own_redis, budgets_ms={**RELAXED_BUDGETS_MS, "Settle": 0})
+    r = redis.Redis.from_url(own_redis.url)
+    try:
+        m = base_member()
+        put_members(r, [m])
+        before = snapshot(r)
+        with grpc.insecure_channel(g.address) as ch:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            with pytest.raises(grpc.RpcError) as e:
+                stub.Settle(claim(m))
+            assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "nothing was committed" in e.value.details()
+            # PreSettle has its own budget and still answers.
+            assert stub.PreSettle(claim(m)).status == pb.QUOTED
+        assert snapshot(r) == before
+    finally:
+        g.stop()
+        r.close()
+
+
+def test_inflight_bound_sheds_at_once(own_redis: RedisServer) -> None:
+    g = start_gateway(own_redis, inflight_max=2)
+    r = redis.Redis.from_url(own_redis.url)
+    try:
+        members = [base_member() for _ in range(3)]
+        put_members(r, members)
+        with grpc.insecure_channel(g.address) as ch, ThreadPoolExecutor(2) as pool:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            r.execute_command("CLIENT", "PAUSE", 5000, "WRITE")  # requests now wait on Redis
+            try:
+                held: list[Future[pb.SettlementResponse]] = [
+                    pool.submit(stub.Settle, claim(m)) for m in members[:2]
+                ]
+                wait_for(lambda: g.running.service.admission.inflight == 2, "2 in flight")
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.Settle(claim(members[2]))
+                assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            finally:
+                r.execute_command("CLIENT", "UNPAUSE")
+            outcomes = []
+            for f in held:
+                try:
+                    outcomes.append(f.result(timeout=30).status)
+                except grpc.RpcError as err:  # the Redis call may have run out of time
+                    outcomes.append(err.code())
+            assert set(outcomes) <= {pb.SETTLED, grpc.StatusCode.UNAVAILABLE}
+            assert g.running.service.admission.inflight == 0
+    finally:
+        g.stop()
+        r.close()
+
+
+def test_one_institution_cannot_starve_the_others(own_redis: RedisServer) -> None:
+    g = start_gateway(own_redis, per_institution_inflight_max=1)
+    r = redis.Redis.from_url(own_redis.url)
+    try:
+        a, b, c = base_member(), base_member(), base_member()
+        put_members(r, [a, b, c])
+        with grpc.insecure_channel(g.address) as ch, ThreadPoolExecutor(2) as pool:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            r.execute_command("CLIENT", "PAUSE", 5000, "WRITE")
+            try:
+                hospital = pool.submit(stub.Settle, claim(a, HOSPITAL.code))
+                wait_for(lambda: g.running.service.admission.inflight == 1, "hospital in flight")
+                with pytest.raises(grpc.RpcError) as e:  # the same hospital again: shed
+                    stub.Settle(claim(b, HOSPITAL.code))
+                assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert "institution_code" in e.value.details()
+                pharmacy = pool.submit(stub.Settle, claim(c))  # a pharmacy is still admitted
+                wait_for(lambda: g.running.service.admission.inflight == 2, "pharmacy admitted")
+            finally:
+                r.execute_command("CLIENT", "UNPAUSE")
+            for f in (hospital, pharmacy):
+                try:
+                    f.result(timeout=30)
+                except grpc.RpcError as err:
+                    assert err.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        g.stop()
+        r.close()
+
+
+def test_dead_redis_is_unavailable_then_service_comes_back(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    r = redis.Redis.from_url(server.url)
+    put_reference(r)
+    m = base_member(acct_current_fen=10_000, acct_prior_fen=0)
+    put_members(r, [m])
+    r.close()
+    g = start_gateway(server)
+    try:
+        with grpc.insecure_channel(g.address) as ch:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            wait_for(lambda: health_status(ch) == health_pb2.HealthCheckResponse.SERVING,
+                     "SERVING")
+            first = stub.Settle(claim(m))
+            server.stop()
+            wait_for(lambda: health_status(ch) == health_pb2.HealthCheckResponse.NOT_SERVING,
+                     "NOT_SERVING")
+            down = claim(m)
+            with pytest.raises(grpc.RpcError) as e:
+                stub.Settle(down)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+            server.start()  # same port, same AOF
+            wait_for(lambda: health_status(ch) == health_pb2.HealthCheckResponse.SERVING,
+                     "SERVING again")
+            second = stub.Settle(down)  # the retried request, same request id
+            assert second.status == pb.SETTLED and not second.replay
+        r = redis.Redis.from_url(server.url)
+        paid = first.amounts.acct_pay_fen + second.amounts.acct_pay_fen
+        assert int(r.hget(MemberKeys.of(m.psn_no).member, "cur")) == 10_000 - paid
+        r.close()
+    finally:
+        g.stop()
+        server.stop()
+
+
+def test_paused_redis_past_the_budget_is_unavailable_and_retry_is_exactly_once(
+    own_redis: RedisServer,
+) -> None:
+    g = start_gateway(own_redis, budgets_ms={**RELAXED_BUDGETS_MS, "Settle": 200})
+    r = redis.Redis.from_url(own_redis.url)
+    try:
+        m = base_member(acct_current_fen=10_000, acct_prior_fen=0)
+        put_members(r, [m])
+        req = claim(m)
+        with grpc.insecure_channel(g.address) as ch:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            r.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+            with pytest.raises(grpc.RpcError) as e:
+                stub.Settle(req)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+            r.set("after-the-pause", 1)  # a write waits until the pause is over
+            retried = stub.Settle(req)
+            again = stub.Settle(req)
+        assert retried.status == pb.SETTLED and again.replay
+        assert again.settlement_id == retried.settlement_id
+        paid = retried.amounts.acct_pay_fen
+        assert int(r.hget(MemberKeys.of(m.psn_no).member, "cur")) == 10_000 - paid
+    finally:
+        g.stop()
+        r.close()
+
+
+def test_access_log_is_one_json_line_per_request_without_personal_data(
+    own_redis: RedisServer,
+) -> None:
+    g = start_gateway(own_redis)
+    r = redis.Redis.from_url(own_redis.url)
+    buf = io.BytesIO()
+    log = AccessLog(out=buf).start()
+    g.running.service.access_log = log
+    try:
+        m = base_member()
+        put_members(r, [m])
+        with grpc.insecure_channel(g.address) as ch:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            ok = claim(m)
+            stub.Settle(ok)
+            bad = claim(m)
+            bad.lines[0].quantity = 0
+            with pytest.raises(grpc.RpcError):
+                stub.Settle(bad)
+        log.close()
+        lines = [orjson.loads(x) for x in buf.getvalue().splitlines()]
+        assert [(x["request_id"], x["status"]) for x in lines] == [
+            (ok.request_id, "OK"), (bad.request_id, "INVALID_ARGUMENT")]
+        for x in lines:
+            assert set(x) == {"ts", "request_id", "institution", "psn_no", "method", "status",
+                              "latency_ms", "reasons"}
+            assert x["method"] == "Settle" and x["institution"] == PHARMACY.code
+            assert m.name not in orjson.dumps(x).decode() and m.card_no not in str(x)
+    finally:
+        g.stop()
+        r.close()
+
+
+def test_metrics_count_requests_kernel_redis_and_money(own_redis: RedisServer) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    g = start_gateway(own_redis)
+    r = redis.Redis.from_url(own_redis.url)
+    try:
+        m = base_member()
+        put_members(r, [m])
+        before = (value("claimgate_requests_total", method="Settle", code="OK", reason=""),
+                  value("claimgate_paid_fen_total", fund="acct"),
+                  value("claimgate_kernel_seconds_count"),
+                  value("claimgate_redis_seconds_count", op="commit"),
+                  value("claimgate_request_seconds_count", method="Settle"))
+        with grpc.insecure_channel(g.address) as ch:
+            resp = pb_grpc.ClaimGatewayStub(ch).Settle(claim(m))
+        after = (value("claimgate_requests_total", method="Settle", code="OK", reason=""),
+                 value("claimgate_paid_fen_total", fund="acct"),
+                 value("claimgate_kernel_seconds_count"),
+                 value("claimgate_redis_seconds_count", op="commit"),
+                 value("claimgate_request_seconds_count", method="Settle"))
+        assert [b - a for a, b in zip(before, after, strict=True)] == [
+            1, resp.amounts.acct_pay_fen, 1, 1, 1]
+    finally:
+        g.stop()
+        r.close()
