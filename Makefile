@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/claimgate serve --seed-demo
+	$(BIN)/claimgate serve --seed-demo --plaintext
 
 test: setup
 	$(BIN)/python -m pytest

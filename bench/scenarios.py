@@ -189,7 +189,7 @@ async def outpatient(ctx: Ctx, intended_s: float) -> str:
     inst = (HOSPITALS + CLINICS)[int(rng.random() * (len(HOSPITALS) + len(CLINICS)))]
     rid = ctx.request_id(inst)
     rx = f"RX{rid[-12:]}"
-    lines = [_line(1, *cat.CONSULTATION, 1, 0, day, rx)]
+    lines = [_line(1, cat.CONSULTATION[0], cat.CONSULTATION[1], 1, 0, day, rx)]
     for _ in range(int(rng.random() * 4)):
         code, price = cat.OUTPATIENT_SERVICES[int(rng.random() * len(cat.OUTPATIENT_SERVICES))]
         if all(ln.item_code != code for ln in lines):
@@ -204,8 +204,8 @@ async def outpatient(ctx: Ctx, intended_s: float) -> str:
         diagnosis_code=rng.choice(("J06.9", "K29.7", "I10", "M54.5", "R51")),
         operator_id="bench", terminal_id="his-1",
     )
-    _resp, code = await _settle(ctx, "outpatient/Settle", req, intended_s)
-    return _outcome(code)
+    _resp, status = await _settle(ctx, "outpatient/Settle", req, intended_s)
+    return _outcome(status)
 
 
 async def eligibility(ctx: Ctx, intended_s: float) -> str:

@@ -169,7 +169,7 @@ class Worker:
 
     async def close(self) -> None:
         for ch in self.channels:
-            await ch.close()
+            await ch.close(None)
 
 
 class _RoundRobin:

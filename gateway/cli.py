@@ -58,7 +58,8 @@ def _config(args: argparse.Namespace, defaults: Config) -> Config:
         cfg.access_log = False
     for name in ("redis_url", "redis_cluster", "data_dir", "appendfsync", "listen", "grace_s",
                  "workers", "metrics_port", "metrics_addr", "inflight_max",
-                 "per_institution_inflight_max", "per_institution_rate_per_s"):
+                 "per_institution_inflight_max", "per_institution_rate_per_s", "tls_cert",
+                 "tls_key", "tls_client_ca", "plaintext"):
         if hasattr(args, name):
             setattr(cfg, name, getattr(args, name))
     return cfg
@@ -71,6 +72,13 @@ def cmd_serve(args: argparse.Namespace, defaults: Config) -> int:
     # to files that the /metrics process adds up.
     metrics_dir = multiprocess_metrics_dir()
     cfg = _config(args, defaults)
+    from gateway.server import ConfigError, validate_config
+
+    try:
+        validate_config(cfg)
+    except ConfigError as e:
+        log.error("%s", e)
+        return 2
     with redis_for(cfg) as url:
         cfg.redis_url = url
         seeded = asyncio.run(_has_reference(url, cfg.redis_cluster))
@@ -132,9 +140,48 @@ def cmd_seed(args: argparse.Namespace, defaults: Config) -> int:
 
 
 def cmd_policy(argv: list[str]) -> int:
+    if argv and argv[0] == "publish":
+        return cmd_policy_publish(argv[1:])
     from rules_compiled.cli import policy_main
 
     return policy_main(argv)
+
+
+def cmd_policy_publish(argv: list[str]) -> int:
+    """``claimgate policy publish FILE``: an admin operation against Redis (its own
+    credential: whoever can write the gateway's Redis). Gateways reload within a second."""
+    from gateway.store import Store
+    from rules_compiled.policy import PolicyError, load_policy_file
+
+    defaults = Config.from_env()
+    p = argparse.ArgumentParser(prog="claimgate policy publish",
+                                description="Validate a policy file and make it current.")
+    p.add_argument("file")
+    _add_redis_flags(p, defaults)
+    args = p.parse_args(argv)
+    try:
+        policy = load_policy_file(Path(args.file))
+    except PolicyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    cfg = _config(args, defaults)
+
+    async def publish(url: str) -> None:
+        store = Store.from_url(url, cluster=cfg.redis_cluster)
+        try:
+            await store.publish_policy(policy_version=policy.version,
+                                       policy_text=policy.source_text)
+        finally:
+            await store.close()
+
+    with redis_for(cfg) as url:
+        try:
+            asyncio.run(publish(url))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    print(f"published policy {policy.version}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.loader import load_main
 
         return load_main(argv[1:])
+    if argv and argv[0] == "dev-certs":
+        from gateway.devcerts import main as dev_certs_main
+
+        return dev_certs_main(argv[1:])
     if argv and argv[0] == "bench":
         from bench.cli import main as bench_main  # the bench suite is a client of the gateway
 
@@ -175,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
                    default=defaults.per_institution_rate_per_s,
                    help="requests/s per institution per worker, 0 = no limit")
     p.add_argument("--no-access-log", action="store_true", help="no JSON line per request")
+    p.add_argument("--tls-cert", default=defaults.tls_cert, help="server certificate (PEM)")
+    p.add_argument("--tls-key", default=defaults.tls_key, help="server private key (PEM)")
+    p.add_argument("--tls-client-ca", default=defaults.tls_client_ca,
+                   help="CA of the institutions' client certificates (mutual TLS)")
+    p.add_argument("--plaintext", action="store_true", default=defaults.plaintext,
+                   help="serve without TLS (development; warns on a non-loopback address)")
     p.add_argument("--seed-demo", action="store_true",
                    help="seed demo data first when Redis holds none")
     p.add_argument("--members", type=int, default=10_000, help="demo population size")
@@ -193,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("policy", help="check or explain a policy (claimgate policy --help)")
     sub.add_parser("load", help="bulk-load members|institutions|catalogue from CSV")
     sub.add_parser("bench", help="the load-testing bench suite (claimgate bench --help)")
+    sub.add_parser("dev-certs", help="development CA, server and institution certificates")
 
     args = parser.parse_args(argv)
     return int(args.fn(args, defaults))

@@ -29,6 +29,12 @@ class Config:
     inflight_max: int = 256
     per_institution_inflight_max: int = 64
     per_institution_rate_per_s: float = 0.0
+    # Mutual TLS: the server's certificate and key, and the CA that issues the
+    # institutions' client certificates. Without them, serving needs `plaintext`.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    plaintext: bool = False
 
     @classmethod
     def from_env(cls) -> Config:
@@ -54,4 +60,12 @@ class Config:
             per_institution_rate_per_s=float(
                 _env("PER_INSTITUTION_RATE", str(d.per_institution_rate_per_s))
             ),
+            tls_cert=_env("TLS_CERT", ""),
+            tls_key=_env("TLS_KEY", ""),
+            tls_client_ca=_env("TLS_CLIENT_CA", ""),
+            plaintext=_env("PLAINTEXT", "0") in ("1", "true", "yes"),
         )
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert or self.tls_key or self.tls_client_ca)

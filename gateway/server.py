@@ -14,13 +14,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # = grpc_health.v1.health.aio
 from grpc_reflection.v1alpha import reflection
 
-from claims.v1 import claims_pb2, claims_pb2_grpc
+from claims.v1 import claims_pb2
 from gateway import metrics
 from gateway.accesslog import AccessLog
 from gateway.admission import AdmissionConfig
 from gateway.budget import Budgets
 from gateway.config import Config
 from gateway.reference import Reference
+from gateway.security import safe_deserializer
 from gateway.service import ClaimGatewayService
 from gateway.store import Store
 
@@ -33,8 +34,45 @@ class NotSeeded(RuntimeError):
     pass
 
 
+class ConfigError(RuntimeError):
+    pass
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def validate_config(config: Config) -> None:
+    """Refuse a listening configuration before any process is forked."""
+    if config.tls and not (config.tls_cert and config.tls_key and config.tls_client_ca):
+        raise ConfigError("mutual TLS needs --tls-cert, --tls-key and --tls-client-ca")
+    if not config.tls and not config.plaintext:
+        raise ConfigError(
+            "no TLS configured: give --tls-cert/--tls-key/--tls-client-ca for mutual TLS, "
+            "or --plaintext to serve without it (development, loopback)"
+        )
+
+
+def _bind(server: grpc.aio.Server, config: Config) -> int:
+    """Mutual TLS when configured; plain text only when asked for explicitly."""
+    validate_config(config)
+    if config.tls:
+        with open(config.tls_key, "rb") as k, open(config.tls_cert, "rb") as c, open(
+            config.tls_client_ca, "rb"
+        ) as ca:
+            credentials = grpc.ssl_server_credentials(
+                [(k.read(), c.read())], root_certificates=ca.read(), require_client_auth=True
+            )
+        return server.add_secure_port(config.listen, credentials)
+    host = config.listen.rpartition(":")[0]
+    if host not in LOOPBACK_HOSTS:
+        log.warning("serving PLAIN TEXT on %s, a non-loopback address: requests are not "
+                    "authenticated and institutions are not bound to certificates", host)
+    return server.add_insecure_port(config.listen)
+
+
 STORE_PROBE_INTERVAL_S = 0.25
 STORE_PROBE_TIMEOUT_S = 0.25
+REFERENCE_POLL_S = 1.0  # how soon a new policy, catalogue or institution list is seen
 
 
 @dataclass(slots=True)
@@ -55,10 +93,45 @@ class RunningServer:
         self.service.access_log.close()
 
 
+async def reload_reference(service: ClaimGatewayService) -> bool:
+    """Load the current reference data and swap it in, without a restart.
+
+    The new tables are compiled and the kernels warmed in a thread; requests in
+    flight keep the version they started with (each reads ``service.reference``
+    once), new ones get the new version. A policy that does not compile is
+    logged and the running version stays.
+    """
+    data = await service.store.load_reference()
+    if data is None:
+        return False
+    if data.policy_version == service.reference.policy_version and (
+        data.catalogue == service.reference.engine.items
+        and data.institutions == service.reference.institutions
+    ):
+        return False
+    loop = asyncio.get_running_loop()
+    try:
+        reference = await loop.run_in_executor(None, Reference.build, data)
+    except Exception as e:
+        log.error("reference data not loaded, keeping policy %s: %s",
+                  service.reference.policy_version, e)
+        return False
+    old = service.reference.policy_version
+    service.reference = reference
+    log.info("reference data reloaded: policy %s -> %s, %d items, %d institutions", old,
+             reference.policy_version, len(reference.engine.items),
+             len(reference.institutions))
+    return True
+
+
 async def _monitor_store(service: ClaimGatewayService, health: HealthServicer) -> None:
     """Health follows Redis: NOT_SERVING while it does not answer, SERVING once it does.
-    Requests meanwhile fail fast with UNAVAILABLE; no restart is needed either way."""
+    Requests meanwhile fail fast with UNAVAILABLE; no restart is needed either way.
+    It also notices new reference data (``ref:generation``) and reloads it."""
     up: bool | None = None
+    generation: int | None = None
+    next_reference_check = 0.0
+    loop = asyncio.get_running_loop()
     while True:
         try:
             ok = bool(await asyncio.wait_for(service.store.ping(), STORE_PROBE_TIMEOUT_S))
@@ -77,7 +150,45 @@ async def _monitor_store(service: ClaimGatewayService, health: HealthServicer) -
                 await health.set(name, status)
             log.log(logging.INFO if ok else logging.ERROR,
                     "state store %s", "reachable: SERVING" if ok else "unreachable: NOT_SERVING")
+        if ok and loop.time() >= next_reference_check:
+            next_reference_check = loop.time() + REFERENCE_POLL_S
+            try:
+                current = await service.store.reference_generation()
+                if generation is None:
+                    generation = current
+                elif current != generation:
+                    generation = current
+                    await reload_reference(service)
+            except Exception as e:  # a failed check is retried at the next poll
+                log.warning("reference check failed: %s", e)
         await asyncio.sleep(STORE_PROBE_INTERVAL_S)
+
+
+def add_claim_gateway(service: ClaimGatewayService, server: grpc.aio.Server) -> None:
+    """Register the servicer with deserializers that never raise: bytes that are not a
+    valid message reach the handler as ``Malformed`` and get INVALID_ARGUMENT (grpc's
+    own answer to a failing deserializer would be INTERNAL)."""
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    descriptor = claims_pb2.DESCRIPTOR.services_by_name["ClaimGateway"]
+    for method in descriptor.methods:
+        request_type = getattr(claims_pb2, method.input_type.name)
+        response_type = getattr(claims_pb2, method.output_type.name)
+        behaviour = getattr(service, method.name)
+        make = {
+            (False, False): grpc.unary_unary_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler,
+            (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler,
+        }[(method.client_streaming, method.server_streaming)]
+        handlers[method.name] = make(
+            behaviour,
+            request_deserializer=safe_deserializer(request_type.FromString,
+                                                   method.input_type.full_name),
+            response_serializer=response_type.SerializeToString,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(descriptor.full_name, handlers),)
+    )
 
 
 async def start_server(config: Config) -> RunningServer:
@@ -98,6 +209,7 @@ async def start_server(config: Config) -> RunningServer:
     service = ClaimGatewayService(
         store,
         reference,
+        require_client_certificate=config.tls,
         budgets=Budgets(config.budgets_ms),
         admission=AdmissionConfig(
             inflight_max=config.inflight_max,
@@ -106,7 +218,7 @@ async def start_server(config: Config) -> RunningServer:
         ),
         access_log=AccessLog(enabled=config.access_log).start(),
     )
-    claims_pb2_grpc.add_ClaimGatewayServicer_to_server(service, server)
+    add_claim_gateway(service, server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -116,7 +228,11 @@ async def start_server(config: Config) -> RunningServer:
     )
     for name in ("", SERVICE_NAME):  # until the store monitor's first probe answers
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    port = server.add_insecure_port(config.listen)
+    try:
+        port = _bind(server, config)
+    except BaseException:
+        await store.close()
+        raise
     if port == 0:
         raise OSError(f"could not bind {config.listen}")
     await server.start()

@@ -42,6 +42,7 @@ from gateway.errors import (
 )
 from gateway.memberlock import MemberLocks
 from gateway.reference import Reference
+from gateway.security import authorize, check_decoded
 from gateway.store import (
     PARTITIONS,
     MemberSnapshot,
@@ -116,6 +117,8 @@ def handler(
             budget = min(budget, client_left)
         token = budget_mod.DEADLINE.set(loop.time() + budget)
         try:
+            check_decoded(request)
+            authorize(context, institution, required=self.require_client_certificate)
             if not self.store_up:
                 raise Unavailable("state store unreachable; retry")
             resp = await fn(self, request, context)
@@ -158,8 +161,10 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         budgets: Budgets | None = None,
         admission: AdmissionConfig | None = None,
         access_log: AccessLog | None = None,
+        require_client_certificate: bool = False,
     ) -> None:
         self.store = store
+        self.require_client_certificate = require_client_certificate
         self.reference = reference
         self.member_locks = MemberLocks()
         self.budgets = budgets or Budgets()
@@ -700,6 +705,8 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         resp = pb.FeeDetailUploadResponse()
         first: pb.FeeDetailChunk | None = None
         async for chunk in request_iterator:
+            check_decoded(chunk)
+            authorize(context, chunk.institution_code, required=self.require_client_certificate)
             V.check_chunk(chunk, lines_per_chunk_max=LINES_PER_CHUNK_MAX)
             if first is None:
                 first = chunk
@@ -802,6 +809,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
     ) -> AsyncIterator[pb.SettlementResponse]:
         """Every settlement of the institution cleared in the range, partition by partition."""
         try:
+            check_decoded(request)
+            authorize(context, request.institution_code,
+                      required=self.require_client_certificate)
             start, end = V.check_range(request.institution_code, request.from_date,
                                        request.to_date)
         except ClaimError as e:

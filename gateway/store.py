@@ -59,6 +59,7 @@ from rules_compiled.model import (
 )
 
 PARTITIONS = 1024
+REFERENCE_GENERATION_KEY = "ref:generation"
 IDEMPOTENCY_TTL_S = 8 * 24 * 3600  # at least 7 days (issue: idempotency kept ≥ 7 days)
 DAY_COUNTER_TTL_S = 3 * 24 * 3600
 
@@ -427,9 +428,29 @@ class Store:
         await self.client.delete("ref:institutions")
         if inst:
             await self.client.hset("ref:institutions", mapping=inst)  # type: ignore[misc]
-        await self.client.hset(  # type: ignore[misc]
+        await self.client.hset(
             "ref:policy", mapping={"version": policy_version, "text": policy_text}
         )
+        await self.client.incr(REFERENCE_GENERATION_KEY)  # last: gateways reload on it
+
+    async def publish_policy(self, *, policy_version: str, policy_text: str) -> None:
+        """Make a new policy version current; running gateways load it without a restart.
+        A version string names one text: publishing it again with other text is refused."""
+        current = _pairs_dict(await self.client.hgetall("ref:policy"))
+        if current.get("version", b"").decode() == policy_version and current.get(
+            "text", b""
+        ).decode() != policy_text:
+            raise ValueError(f"policy version {policy_version!r} is already published "
+                             "with other text: give the new text a new version")
+        await self.client.hset(
+            "ref:policy", mapping={"version": policy_version, "text": policy_text}
+        )
+        await self.client.incr(REFERENCE_GENERATION_KEY)
+
+    async def reference_generation(self) -> int:
+        """Bumped by every change of reference data (policy, catalogue, institutions)."""
+        return int(await self._bounded("generation", self.client.get(REFERENCE_GENERATION_KEY))
+                   or 0)
 
     async def load_reference(self) -> ReferenceData | None:
         policy = _pairs_dict(await self.client.hgetall("ref:policy"))  # type: ignore[misc]

@@ -36,7 +36,8 @@ def bench_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchTarg
         csv_path = Path(tmp) / "members.csv"
         write_members_csv(csv_path, POPULATION, SEED)
         assert claimgate(["load", "members", str(csv_path), "--redis-url", server.url]) == 0
-        g = GatewayThread(Config(listen="127.0.0.1:0", redis_url=server.url)).start()
+        config = Config(listen="127.0.0.1:0", redis_url=server.url, plaintext=True)
+        g = GatewayThread(config).start()
         try:
             yield BenchTarget(g.address, server.url, POPULATION, SEED)
         finally:

@@ -55,7 +55,7 @@ def backend(
 @pytest.fixture(scope="session")
 def gateway(backend: tuple[str, Client, bool], mode: tuple[str, str]) -> Iterator[GatewayThread]:
     url, _client, cluster = backend
-    config = Config(listen="127.0.0.1:0", redis_url=url, redis_cluster=cluster,
+    config = Config(listen="127.0.0.1:0", redis_url=url, redis_cluster=cluster, plaintext=True,
                     access_log=False, budgets_ms=RELAXED_BUDGETS_MS)
     g = GatewayThread(config, loop=mode[1]).start()
     yield g

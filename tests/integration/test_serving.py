@@ -70,7 +70,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def start_gateway(server: RedisServer, **config: object) -> GatewayThread:
-    cfg = Config(listen="127.0.0.1:0", redis_url=server.url, access_log=False,
+    cfg = Config(listen="127.0.0.1:0", redis_url=server.url, access_log=False, plaintext=True,
                  budgets_ms=dict(RELAXED_BUDGETS_MS))
     for k, v in config.items():
         setattr(cfg, k, v)

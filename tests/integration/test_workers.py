@@ -76,7 +76,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Served, redis.Redis]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--redis-url", server.url,
-             "--workers", "2", "--listen", f"127.0.0.1:{port}",
+             "--workers", "2", "--listen", f"127.0.0.1:{port}", "--plaintext",
              "--metrics-port", str(metrics_port), "--grace-s", "20"],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )

@@ -1,0 +1,140 @@
+"""Mutual TLS: every request is bound to the institution of the client certificate."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import redis
+
+from claims.v1 import claims_pb2 as pb
+from claims.v1 import claims_pb2_grpc as pb_grpc
+from gateway.config import Config
+from gateway.devcerts import make_dev_certs
+from gateway.redis_server import RedisServer
+from gateway.server import ConfigError, validate_config
+from tests.integration.harness import (
+    OTHER_PHARMACY,
+    PHARMACY,
+    RELAXED_BUDGETS_MS,
+    GatewayThread,
+    base_member,
+    put_members,
+    put_reference,
+    snapshot,
+)
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("certs")
+    make_dev_certs(out, [PHARMACY.code, OTHER_PHARMACY.code])
+    make_dev_certs(out / "rogue", [PHARMACY.code])  # same name, another CA
+    return out
+
+
+@pytest.fixture(scope="module")
+def tls_gateway(certs: Path, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[tuple[GatewayThread, redis.Redis]]:
+    with RedisServer(tmp_path_factory.mktemp("tls-redis")) as server:
+        r = redis.Redis.from_url(server.url)
+        put_reference(r)
+        cfg = Config(listen="127.0.0.1:0", redis_url=server.url, access_log=False,
+                     budgets_ms=RELAXED_BUDGETS_MS, tls_cert=str(certs / "server.pem"),
+                     tls_key=str(certs / "server.key"), tls_client_ca=str(certs / "ca.pem"))
+        g = GatewayThread(cfg).start()
+        yield g, r
+        g.stop()
+        r.close()
+
+
+def channel(g: GatewayThread, certs: Path, who: str | None) -> grpc.Channel:
+    key = cert = None
+    if who is not None:
+        key = (certs / "clients" / f"{who}.key").read_bytes()
+        cert = (certs / "clients" / f"{who}.pem").read_bytes()
+    creds = grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes(), key, cert)
+    return grpc.secure_channel(f"localhost:{g.port}", creds)
+
+
+def settle_request(m, inst: str) -> pb.SettleRequest:  # type: ignore[no-untyped-def]
+    return pb.SettleRequest(
+        request_id=f"{inst}20260615080000{next(_seq):06d}", institution_code=inst,
+        psn_no=m.psn_no, setting=pb.PHARMACY, card_no=m.card_no, service_date="2026-06-15",
+        use_account=True,
+        lines=[pb.FeeLine(feedetl_sn=1, item_code="T-A-DRUG", unit_price_fen=1250, quantity=1,
+                          amount_fen=1250, prescription_no=f"RX{next(_seq)}")])
+
+
+def test_an_institution_acts_as_itself(tls_gateway: tuple[GatewayThread, redis.Redis],
+                                       certs: Path) -> None:
+    g, r = tls_gateway
+    m = base_member()
+    put_members(r, [m])
+    with channel(g, certs, PHARMACY.code) as ch:
+        resp = pb_grpc.ClaimGatewayStub(ch).Settle(settle_request(m, PHARMACY.code))
+    assert resp.status == pb.SETTLED
+
+
+def test_an_institution_cannot_act_as_another(tls_gateway: tuple[GatewayThread, redis.Redis],
+                                              certs: Path) -> None:
+    g, r = tls_gateway
+    m = base_member()
+    put_members(r, [m])
+    with channel(g, certs, PHARMACY.code) as ch:
+        stub = pb_grpc.ClaimGatewayStub(ch)
+        settled = stub.Settle(settle_request(m, PHARMACY.code))
+    before = snapshot(r)
+    with channel(g, certs, OTHER_PHARMACY.code) as ch:
+        stub = pb_grpc.ClaimGatewayStub(ch)
+        for call in (
+            lambda: stub.Settle(settle_request(m, PHARMACY.code)),
+            lambda: stub.ReverseSettlement(pb.ReverseRequest(
+                request_id="X1", institution_code=PHARMACY.code, psn_no=m.psn_no,
+                settlement_id=settled.settlement_id)),
+            lambda: stub.GetSettlement(pb.GetSettlementRequest(
+                institution_code=PHARMACY.code, settlement_id=settled.settlement_id)),
+            lambda: stub.Reconcile(pb.ReconcileRequest(
+                institution_code=PHARMACY.code, from_date="2026-06-15", to_date="2026-06-15")),
+        ):
+            with pytest.raises(grpc.RpcError) as e:
+                call()
+            assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert PHARMACY.code in e.value.details()
+        # Its own view of that settlement: it did not settle it.
+        with pytest.raises(grpc.RpcError) as e:
+            stub.GetSettlement(pb.GetSettlementRequest(
+                institution_code=OTHER_PHARMACY.code, settlement_id=settled.settlement_id))
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert snapshot(r) == before
+
+
+@pytest.mark.parametrize("who", [None, "rogue"])
+def test_no_certificate_or_a_foreign_ca_gets_no_service(
+    tls_gateway: tuple[GatewayThread, redis.Redis], certs: Path, who: str | None
+) -> None:
+    g, _r = tls_gateway
+    if who == "rogue":
+        key = (certs / "rogue" / "clients" / f"{PHARMACY.code}.key").read_bytes()
+        cert = (certs / "rogue" / "clients" / f"{PHARMACY.code}.pem").read_bytes()
+        creds = grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes(), key, cert)
+        ch = grpc.secure_channel(f"localhost:{g.port}", creds)
+    else:
+        ch = channel(g, certs, None)
+    with ch, pytest.raises(grpc.RpcError) as e:
+        pb_grpc.ClaimGatewayStub(ch).CheckEligibility(
+            pb.EligibilityRequest(institution_code=PHARMACY.code, psn_no="T1"), timeout=10)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_plain_text_must_be_asked_for() -> None:
+    with pytest.raises(ConfigError, match="--plaintext"):
+        validate_config(Config())
+    with pytest.raises(ConfigError, match="needs"):
+        validate_config(Config(tls_cert="server.pem"))
+    validate_config(Config(plaintext=True))
