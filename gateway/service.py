@@ -726,6 +726,10 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 chunk.psn_no, chunk.episode_id, request_id=chunk.request_id,
                 request_hash=_hash(chunk), institution_code=chunk.institution_code,
                 lines_per_episode_max=LINES_PER_EPISODE_MAX, lines=lines,
+                journal={"type": "UPLOAD", "ep": chunk.episode_id, "req": chunk.request_id,
+                         "psn": chunk.psn_no, "inst": chunk.institution_code,
+                         "op": chunk.operator_id, "term": chunk.terminal_id,
+                         "at": _stamp(_now())},
             )
             status = out[0]
             if status in ("OK", "REPLAY"):

@@ -690,7 +690,7 @@ class Store:
     async def upload_lines(
         self, psn_no: str, episode_id: str, *, request_id: str, request_hash: str,
         institution_code: str, lines_per_episode_max: int,
-        lines: Sequence[tuple[int, bytes, int]],
+        lines: Sequence[tuple[int, bytes, int]], journal: dict[str, str | int],
     ) -> list[str]:
         """One chunk of fee lines: (feedetl_sn, canonical line bytes, amount in fen)."""
         keys = MemberKeys.of(psn_no)
@@ -699,9 +699,12 @@ class Store:
         ]
         for sn, body, amount_fen in lines:
             args += [sn, body, amount_fen]
+        args.append(len(journal))
+        for name, value in journal.items():
+            args += [name, value]
         out = await self._bounded("upload", self._upload(
             keys=[keys.episode(episode_id), keys.episode_lines(episode_id),
-                  keys.idem(request_id)],
+                  keys.idem(request_id), keys.journal],
             args=args,
         ))
         return [v.decode() if isinstance(v, bytes) else str(v) for v in out]

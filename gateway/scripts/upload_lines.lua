@@ -1,11 +1,12 @@
 -- Fee-detail upload (费用明细上传, 2301), one chunk, all or nothing.
--- KEYS: 1 episode hash, 2 episode lines hash (feedetl_sn -> line bytes), 3 idempotency hash
+-- KEYS: 1 episode hash, 2 episode lines hash (feedetl_sn -> line bytes), 3 idempotency hash,
+--       4 partition journal stream
 -- ARGV: 1 request hash, 2 ttl (s), 3 institution, 4 lines per episode max,
---       then n, n x (feedetl_sn, line bytes, amount fen)
+--       then n, n x (feedetl_sn, line bytes, amount fen), then m, m x (journal field, value)
 -- Returns {'OK', added, unchanged, line count, amount} | {'REPLAY', ...same}
 --       | {'CONFLICT'} | {'NOT_FOUND'} | {'DENIED'} | {'STATUS', status}
 --       | {'LINE_CONFLICT', feedetl_sn} | {'TOO_MANY', max}
-local episode, lines, idem = KEYS[1], KEYS[2], KEYS[3]
+local episode, lines, idem, journal = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prior_hash = redis.call('HGET', idem, 'h')
 if prior_hash then
   if prior_hash == ARGV[1] and redis.call('HGET', idem, 'k') == 'upload' then
@@ -43,4 +44,10 @@ local total = redis.call('HINCRBY', episode, 'amt', amount)
 redis.call('HSET', idem, 'h', ARGV[1], 'k', 'upload', 's', '', 'added', added,
   'unchanged', unchanged)
 redis.call('EXPIRE', idem, tonumber(ARGV[2]))
+local at = 6 + 3 * n
+local m = tonumber(ARGV[at])
+if m > 0 then
+  redis.call('XADD', journal, '*', 'added', added, 'amount', amount,
+    unpack(ARGV, at + 1, at + 2 * m))
+end
 return {'OK', added, unchanged, count, total}

@@ -483,18 +483,22 @@ class EpisodeResponse(_message.Message):
     def __init__(self, episode_id: _Optional[str] = ..., status: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., replay: _Optional[bool] = ...) -> None: ...
 
 class FeeDetailChunk(_message.Message):
-    __slots__ = ("request_id", "institution_code", "psn_no", "episode_id", "lines")
+    __slots__ = ("request_id", "institution_code", "psn_no", "episode_id", "lines", "operator_id", "terminal_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_CODE_FIELD_NUMBER: _ClassVar[int]
     PSN_NO_FIELD_NUMBER: _ClassVar[int]
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     institution_code: str
     psn_no: str
     episode_id: str
     lines: _containers.RepeatedCompositeFieldContainer[FeeLine]
-    def __init__(self, request_id: _Optional[str] = ..., institution_code: _Optional[str] = ..., psn_no: _Optional[str] = ..., episode_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[FeeLine, _Mapping]]] = ...) -> None: ...
+    operator_id: str
+    terminal_id: str
+    def __init__(self, request_id: _Optional[str] = ..., institution_code: _Optional[str] = ..., psn_no: _Optional[str] = ..., episode_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[FeeLine, _Mapping]]] = ..., operator_id: _Optional[str] = ..., terminal_id: _Optional[str] = ...) -> None: ...
 
 class FeeDetailUploadResponse(_message.Message):
     __slots__ = ("episode_id", "lines_received", "lines_added", "lines_unchanged", "episode_line_count", "episode_amount_fen")
