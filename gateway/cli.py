@@ -193,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.loader import load_main
 
         return load_main(argv[1:])
+    if argv and argv[0] == "journal":
+        from gateway.journal import journal_main
+
+        return journal_main(argv[1:])
     if argv and argv[0] == "dev-certs":
         from gateway.devcerts import main as dev_certs_main
 
@@ -251,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("load", help="bulk-load members|institutions|catalogue from CSV")
     sub.add_parser("bench", help="the load-testing bench suite (claimgate bench --help)")
     sub.add_parser("dev-certs", help="development CA, server and institution certificates")
+    sub.add_parser("journal", help="export the audit journal (claimgate journal export --help)")
 
     args = parser.parse_args(argv)
     return int(args.fn(args, defaults))

@@ -9,6 +9,7 @@ A single in-process server (the tests) uses the default registry.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -55,6 +56,34 @@ REDIS_UP = Gauge(
     multiprocess_mode="livemin",
 )
 LOG_DROPPED = Counter("claimgate_log_lines_dropped_total", "Access-log lines dropped (queue full)")
+
+
+_REQUEST_CHILDREN: dict[tuple[str, str, str], Any] = {}
+_LATENCY_CHILDREN: dict[str, Any] = {}
+_REDIS_CHILDREN: dict[str, Any] = {}
+CHILDREN_MAX = 10_000  # label combinations are few; this only bounds the caches
+
+
+def request_done(method: str, code: str, reason: str, latency_s: float) -> None:
+    """Count one finished call (label lookups cached: they cost more than the count)."""
+    key = (method, code, reason)
+    child = _REQUEST_CHILDREN.get(key)
+    if child is None:
+        child = REQUESTS.labels(method, code, reason)
+        if len(_REQUEST_CHILDREN) < CHILDREN_MAX:
+            _REQUEST_CHILDREN[key] = child
+    child.inc()
+    hist = _LATENCY_CHILDREN.get(method)
+    if hist is None:
+        hist = _LATENCY_CHILDREN[method] = LATENCY.labels(method)
+    hist.observe(latency_s)
+
+
+def redis_time(op: str, seconds: float) -> None:
+    hist = _REDIS_CHILDREN.get(op)
+    if hist is None:
+        hist = _REDIS_CHILDREN[op] = REDIS.labels(op)
+    hist.observe(seconds)
 
 
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:

@@ -54,6 +54,7 @@ from gateway.store import (
     partition_of,
     partition_of_settlement,
 )
+from gateway.wire import Serialized, message_of
 from rules_compiled import model as M
 
 log = logging.getLogger("claimgate")
@@ -122,7 +123,7 @@ def handler(
             if not self.store_up:
                 raise Unavailable("state store unreachable; retry")
             resp = await fn(self, request, context)
-            reason = getattr(resp, "refusal_reason", "")
+            reason = getattr(message_of(resp), "refusal_reason", "")
             return resp
         except ClaimError as e:
             code, detail = e.code, e.message
@@ -178,8 +179,8 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
     ) -> None:
         """Metrics and the access-log line of one finished call."""
         latency_s = time.perf_counter() - t0
-        metrics.REQUESTS.labels(method, code.name, reason).inc()
-        metrics.LATENCY.labels(method).observe(latency_s)
+        metrics.request_done(method, code.name, reason, latency_s)
+        resp = message_of(resp)
         warnings: list[str] = []
         if isinstance(resp, pb.SettlementResponse):
             warnings = list(resp.warnings)
@@ -357,11 +358,12 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             resp.acct_prior_balance_fen = (
                 snap.member.acct_prior_fen - resp.amounts.acct_prior_pay_fen
             )
+            body = resp.SerializeToString()
             plan_c = S.commit_plan(
                 req, lines, snap, claim_plan, co, lo, ref.engine,
                 year=year, service_day=service_day,
                 settle_day=M.day_number(_clearing_day(now)), settlement_id=settlement_id,
-                req_hash=req_hash, response_bytes=resp.SerializeToString(),
+                req_hash=req_hash, response_bytes=body,
                 settled_at=resp.settled_at, episode_id=episode_id,
                 episode_line_count=len(lines),
             )
@@ -373,7 +375,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                     resp.acct_prior_balance_fen,
                 ):
                     log.error("balance after commit differs from the response: %s", outcome)
-                return resp
+                return Serialized(resp, body)  # type: ignore[return-value]
             if outcome.status == "REPLAY":
                 return await self._replay_by_id(outcome.settlement_id)
             if outcome.status == "CONFLICT":
@@ -582,8 +584,13 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             if kind == "settle":
                 settlement_id = original["s"]
                 record = await self.store.settlement_record(settlement_id)
-                if record is None:
-                    raise FailedPrecondition("original_request_id: settlement not readable")
+                if record is None or record.get("psn", b"").decode() != request.psn_no:
+                    # Request ids are unique per partition, not per member: the original
+                    # must be this member's, or it is not found.
+                    raise NotFound(
+                        f"original_request_id: no request {request.original_request_id!r} "
+                        "of this member"
+                    )
                 rev = await self._reverse(
                     request.psn_no, settlement_id, record, request_id=request.request_id,
                     request_hash=req_hash, institution_code=request.institution_code,
@@ -771,7 +778,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 raise NotFound(f"request_id: no settlement for {request.request_id!r}")
             settlement_id = idem["s"]
         record = await self.store.settlement_record(settlement_id)
-        if record is None:
+        if record is None or (
+            not request.settlement_id and record.get("psn", b"").decode() != request.psn_no
+        ):
             raise NotFound(f"settlement_id: no settlement {settlement_id!r}")
         if record.get("inst", b"").decode() != request.institution_code:
             raise PermissionDenied("settlement_id: settled by another institution")
@@ -783,6 +792,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         self, request: pb.ReconcileRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReconcileResponse:
         start, end = V.check_range(request.institution_code, request.from_date, request.to_date)
+        V.check_declared_totals(request.declared)
         days = range(M.day_number(start), M.day_number(end) + 1)
         sums = await self.store.reconcile_totals(request.institution_code, days)
         gateway = pb.ReconcileTotals(

@@ -264,10 +264,11 @@ def check_invariants(co: np.ndarray, lo: np.ndarray, lines: Sequence[pb.FeeLine]
     c = [int(v) for v in co]
     if c[M.CO_ERROR]:
         raise InvariantBroken(f"kernel reported invariant {c[M.CO_ERROR]}")
-    kept = lo[:, M.LO_STATUS] != M.LineStatus.REJECTED
-    amount = np.fromiter((ln.amount_fen for ln in lines), dtype=np.int64, count=len(lines))
+    rejected = M.LineStatus.REJECTED
+    statuses = lo[:, M.LO_STATUS].tolist()
+    kept_fen = sum(ln.amount_fen for ln, s in zip(lines, statuses, strict=True) if s != rejected)
     checks = [
-        c[M.CO_MEDFEE] == int(amount[kept].sum()),
+        c[M.CO_MEDFEE] == kept_fen,
         c[M.CO_MEDFEE]
         == c[M.CO_FULAMT_OWNPAY] + c[M.CO_OVERLMT_SELFPAY] + c[M.CO_PRESELFPAY] + c[M.CO_INSCP],
         c[M.CO_MEDFEE] == c[M.CO_FUND_PAY_SUM] + c[M.CO_PSN_PART],

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
+import os
 import secrets
 import time
 import zlib
@@ -40,6 +42,7 @@ from redis.retry import Retry
 from gateway import metrics
 from gateway.budget import DEADLINE
 from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
+from gateway.fastredis import FastRedis, Script
 from rules_compiled.model import (
     Assistance,
     CardStatus,
@@ -80,9 +83,27 @@ def member_key(psn_no: str) -> str:
     return f"mbr:{tag(partition_of(psn_no))}:{psn_no}"
 
 
+_ID_PREFIX = secrets.token_hex(4)  # random per process
+_id_counter = itertools.count()
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX, _id_counter
+    _ID_PREFIX, _id_counter = secrets.token_hex(4), itertools.count()
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)  # a worker never shares its parent's
+
+
+def _unique_hex() -> str:
+    """16 hex digits unique across processes: a random per-process prefix and a counter.
+    (The commit script also refuses to write over an existing settlement id.)"""
+    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
+
+
 def new_settlement_id(partition: int, day: dt.date) -> str:
     """``S`` + partition (4 digits) + yyyymmdd + 16 hex: the partition is readable back."""
-    return f"S{partition:04d}{day:%Y%m%d}{secrets.token_hex(8)}"
+    return f"S{partition:04d}{day:%Y%m%d}{_unique_hex()}"
 
 
 def totals_key(partition: int, institution_code: str, day: int) -> str:
@@ -91,11 +112,11 @@ def totals_key(partition: int, institution_code: str, day: int) -> str:
 
 
 def new_reversal_id(partition: int, day: dt.date) -> str:
-    return f"R{partition:04d}{day:%Y%m%d}{secrets.token_hex(8)}"
+    return f"R{partition:04d}{day:%Y%m%d}{_unique_hex()}"
 
 
 def new_episode_id(partition: int, day: dt.date) -> str:
-    return f"E{partition:04d}{day:%Y%m%d}{secrets.token_hex(8)}"
+    return f"E{partition:04d}{day:%Y%m%d}{_unique_hex()}"
 
 
 def partition_of_settlement(settlement_id: str, prefix: str = "S") -> int | None:
@@ -352,6 +373,17 @@ def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in zip(it, it, strict=True)}
 
 
+class _ScriptCall:
+    """One Lua script of ``gateway/scripts``, called by SHA1 over the fast client."""
+
+    def __init__(self, fast: FastRedis, name: str) -> None:
+        self.fast = fast
+        self.script = Script(_script(name))
+
+    def __call__(self, *, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return self.fast.evalsha(self.script, keys, args)
+
+
 class StoreTimeout(Exception):
     """Redis did not answer within the time left for the request."""
 
@@ -367,27 +399,29 @@ def _script(name: str) -> str:
 class Store:
     """Async access to the gateway's Redis, standalone or cluster."""
 
-    def __init__(self, client: aioredis.Redis | RedisCluster) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster, fast: FastRedis) -> None:
         # redis-py's annotations mix its sync and async return types; the calls
         # below are all awaited, and what they return is checked where it is used.
-        self.client: Any = client
-        self._read = client.register_script(_script("read_member.lua"))
-        self._commit = client.register_script(_script("commit_settlement.lua"))
-        self._reverse = client.register_script(_script("reverse_settlement.lua"))
-        self._tombstone = client.register_script(_script("tombstone.lua"))
-        self._admit = client.register_script(_script("admit.lua"))
-        self._discharge = client.register_script(_script("discharge.lua"))
-        self._upload = client.register_script(_script("upload_lines.lua"))
+        self.client: Any = client  # reference data, loading, reconciliation, journal
+        self.fast = fast  # the claim path: every script and the record reads
+        self._read = _ScriptCall(fast, "read_member.lua")
+        self._commit = _ScriptCall(fast, "commit_settlement.lua")
+        self._reverse = _ScriptCall(fast, "reverse_settlement.lua")
+        self._tombstone = _ScriptCall(fast, "tombstone.lua")
+        self._admit = _ScriptCall(fast, "admit.lua")
+        self._discharge = _ScriptCall(fast, "discharge.lua")
+        self._upload = _ScriptCall(fast, "upload_lines.lua")
 
     @classmethod
     def from_url(cls, url: str, *, cluster: bool = False, **kwargs: Any) -> Store:
         """A client that fails fast: no retries with back-off inside redis-py (the
         gateway answers UNAVAILABLE and the client retries with the same request id)."""
         kwargs.setdefault("socket_connect_timeout", 0.25)
+        fast = FastRedis(url, cluster=cluster)
         if cluster:
-            return cls(RedisCluster.from_url(url, **kwargs))
+            return cls(RedisCluster.from_url(url, **kwargs), fast)
         kwargs.setdefault("retry", Retry(NoBackoff(), 0))
-        return cls(aioredis.Redis.from_url(url, **kwargs))
+        return cls(aioredis.Redis.from_url(url, **kwargs), fast)
 
     async def _bounded(self, op: str, aw: Any) -> Any:
         """Await one Redis call within what is left of the request's budget."""
@@ -398,16 +432,20 @@ class Store:
             timeout = min(timeout, max(deadline - loop.time(), OP_TIMEOUT_MIN_S))
         t0 = time.perf_counter()
         try:
-            return await asyncio.wait_for(aw, timeout)
+            async with asyncio.timeout(timeout):
+                return await aw
         except TimeoutError:
             raise StoreTimeout(f"redis {op}: no answer within {timeout * 1000:.0f} ms") from None
         finally:
-            metrics.REDIS.labels(op).observe(time.perf_counter() - t0)
+            metrics.redis_time(op, time.perf_counter() - t0)
 
     async def close(self) -> None:
+        await self.fast.close()
         await self.client.aclose()
 
     async def ping(self) -> bool:
+        """Reachability, on its own connection: a PING queued behind writes that Redis
+        is holding (CLIENT PAUSE WRITE) would say "down" when Redis is up."""
         return bool(await self.client.ping())
 
     # --- reference data ---------------------------------------------------------
@@ -621,7 +659,7 @@ class Store:
         episode_id = record.get("ep", b"").decode()
         args: list[Any] = [
             request_hash, IDEMPOTENCY_TTL_S, reversal_id, institution_code, today_day,
-            window_days, reversed_at, request_id, expected_request_id, len(journal),
+            window_days, reversed_at, request_id, expected_request_id, psn_no, len(journal),
         ]
         for name, value in journal.items():
             args += [name, value]
@@ -677,7 +715,7 @@ class Store:
         keys = MemberKeys.of(psn_no)
         args: list[Any] = [
             request_hash, IDEMPOTENCY_TTL_S, institution_code, discharge_day, order_day,
-            diagnosis_code, len(journal),
+            diagnosis_code, psn_no, len(journal),
         ]
         for name, value in journal.items():
             args += [name, value]
@@ -695,7 +733,8 @@ class Store:
         """One chunk of fee lines: (feedetl_sn, canonical line bytes, amount in fen)."""
         keys = MemberKeys.of(psn_no)
         args: list[Any] = [
-            request_hash, IDEMPOTENCY_TTL_S, institution_code, lines_per_episode_max, len(lines),
+            request_hash, IDEMPOTENCY_TTL_S, institution_code, lines_per_episode_max, psn_no,
+            len(lines),
         ]
         for sn, body, amount_fen in lines:
             args += [sn, body, amount_fen]
@@ -767,7 +806,7 @@ class Store:
 
     async def idempotency_record(self, psn_no: str, request_id: str) -> dict[str, str]:
         raw = await self._bounded(
-            "idempotency", self.client.hgetall(MemberKeys.of(psn_no).idem(request_id))
+            "idempotency", self.fast.hgetall(MemberKeys.of(psn_no).idem(request_id))
         )
         return {k.decode(): v.decode() for k, v in raw.items()}
 
@@ -775,7 +814,7 @@ class Store:
         p = partition_of_settlement(settlement_id)
         if p is None:
             return None
-        raw = await self._bounded("record", self.client.hgetall(f"setl:{tag(p)}:{settlement_id}"))
+        raw = await self._bounded("record", self.fast.hgetall(f"setl:{tag(p)}:{settlement_id}"))
         return {k.decode(): v for k, v in raw.items()} if raw else None
 
 

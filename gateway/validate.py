@@ -8,6 +8,7 @@ can find it without reading our code.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -40,8 +41,11 @@ def today() -> dt.date:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_date(value: str, field: str, *, limits: Limits = LIMITS) -> dt.date:
-    if len(value) != 10:
+    if len(value) != 10 or not _DATE.fullmatch(value):  # fromisoformat also takes 2026-W01-1
         raise InvalidArgument(field, "expected a date YYYY-MM-DD")
     try:
         d = dt.date.fromisoformat(value)
@@ -242,3 +246,13 @@ def check_range(institution_code: str, from_date: str, to_date: str,
     if (end - start).days + 1 > RECONCILE_DAYS_MAX:
         raise InvalidArgument("to_date", f"a range covers at most {RECONCILE_DAYS_MAX} days")
     return start, end
+
+
+TOTAL_FEN_MAX = 1 << 62  # declared totals: far beyond any institution, and the difference fits
+
+
+def check_declared_totals(declared: pb.ReconcileTotals) -> None:
+    for f in pb.ReconcileTotals.DESCRIPTOR.fields:
+        value = getattr(declared, f.name)
+        if not 0 <= value <= TOTAL_FEN_MAX:
+            raise InvalidArgument(f"declared.{f.name}", f"out of range: {value}")

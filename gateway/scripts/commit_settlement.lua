@@ -31,9 +31,11 @@ if prior_hash then
   return {'CONFLICT'}
 end
 
--- 2. The member state must be the one the claim was adjudicated on.
+-- 2. The member state must be the one the claim was adjudicated on (and the new
+--    settlement id must be new: a collision is answered like a stale read, retried).
 local version = redis.call('HGET', member, 'ver')
 if version == false or version ~= ARGV[1] then return {'STALE'} end
+if redis.call('EXISTS', setl) == 1 then return {'STALE'} end
 
 -- 3. An inpatient episode is settled once, after discharge.
 local episode_id = ARGV[8]

@@ -7,7 +7,7 @@
 --       9 inpatient episode hash (or an unused key)
 -- ARGV: 1 request hash, 2 idempotency ttl (s), 3 reversal id, 4 calling institution,
 --       5 today (day number), 6 reversal window (days), 7 reversed-at timestamp,
---       8 request id, 9 expected original request id ('' = any),
+--       8 request id, 9 expected original request id ('' = any), 10 member (psn_no),
 --       then n, n x (journal field, value)
 -- Returns {'OK', reversal id, current balance, prior balance, reversed at}
 -- or {'ALREADY', reversal id, current, prior, reversed at} (a settlement is reversed once;
@@ -27,8 +27,8 @@ end
 
 local rec = redis.call('HMGET', setl, 'inst', 'status', 'sday', 'acct_cur', 'acct_pri', 'inc',
   'fills_new', 'fills_old', 'dups', 'medfee', 'fund', 'acct', 'cash', 'ep', 'rev', 'rev_cur',
-  'rev_pri', 'rev_at', 'req')
-if not rec[1] then return {'NOT_FOUND'} end
+  'rev_pri', 'rev_at', 'req', 'psn')
+if not rec[1] or rec[20] ~= ARGV[10] then return {'NOT_FOUND'} end
 if rec[1] ~= ARGV[4] then return {'DENIED'} end
 if ARGV[9] ~= '' and rec[19] ~= ARGV[9] then return {'MISMATCH'} end
 
@@ -83,6 +83,6 @@ redis.call('HINCRBY', totals, 'rmedfee', tonumber(rec[10]))
 redis.call('HINCRBY', totals, 'rfund', tonumber(rec[11]))
 redis.call('HINCRBY', totals, 'racct', tonumber(rec[12]))
 redis.call('HINCRBY', totals, 'rcash', tonumber(rec[13]))
-local n = tonumber(ARGV[10])
-if n > 0 then redis.call('XADD', journal, '*', unpack(ARGV, 11, 10 + 2 * n)) end
+local n = tonumber(ARGV[11])
+if n > 0 then redis.call('XADD', journal, '*', unpack(ARGV, 12, 11 + 2 * n)) end
 return {'OK', ARGV[3], new_cur, new_pri, ARGV[7]}
