@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
+import operator
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -408,9 +409,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             raise InvalidArgument("service_date", "must be the episode's discharge date")
         if not snap.episode_lines:
             raise FailedPrecondition("episode_id: no fee lines were uploaded")
-        lines = sorted(
-            (pb.FeeLine.FromString(b) for b in snap.episode_lines), key=lambda ln: ln.feedetl_sn
-        )
+        lines = sorted(parse_fee_lines(snap.episode_lines), key=_FEEDETL_SN)
         line_dates = [
             dt.date.fromisoformat(ln.service_date) if ln.service_date else service_date
             for ln in lines
@@ -849,6 +848,26 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                         yield _settlement_from_record(record)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "state store unavailable; retry")
+
+
+_FEEDETL_SN = operator.attrgetter("feedetl_sn")
+_LINES_TAG = b"\x2a"  # FeeDetailChunk.lines: field 5, length-delimited
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def parse_fee_lines(serialized: list[bytes]) -> list[pb.FeeLine]:
+    """Stored FeeLine messages, parsed in one call: framed as the repeated ``lines``
+    field of a FeeDetailChunk (protobuf concatenation), instead of one parse per line."""
+    blob = b"".join(_LINES_TAG + _varint(len(b)) + b for b in serialized)
+    return list(pb.FeeDetailChunk.FromString(blob).lines)
 
 
 def _settlement_from_record(record: dict[str, bytes]) -> pb.SettlementResponse:

@@ -179,28 +179,27 @@ def line_rows(
     institution: Institution,
     snap: MemberSnapshot,
 ) -> np.ndarray:
-    n = len(lines)
-    out = np.empty((n, M.LI_N), dtype=np.int64)
     index = engine.item_index
     suspended = institution.suspended_practitioners
     fills = snap.fills
     dup_seen = snap.dup_seen
-    for i, ln in enumerate(lines):
-        fill = fills.get(ln.item_code)
-        out[i] = (
+    no_fill = (M.NONE, 0)
+    rows = [
+        (
             index.get(ln.item_code, M.NONE),
             ln.unit_price_fen,
             ln.quantity,
             ln.amount_fen,
             ln.days_supply,
-            plan.line_days[i],
-            int(ln.in_discharge_order),
-            int(ln.practitioner_code in suspended) if ln.practitioner_code else 0,
-            int(plan.dup_keys[i] in dup_seen),
-            fill[0] if fill else M.NONE,
-            fill[1] if fill else 0,
+            day,
+            ln.in_discharge_order,
+            ln.practitioner_code in suspended,
+            dup in dup_seen,
+            *fills.get(ln.item_code, no_fill),
         )
-    return out
+        for ln, day, dup in zip(lines, plan.line_days, plan.dup_keys, strict=True)
+    ]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), M.LI_N)
 
 
 def amounts(co: np.ndarray) -> pb.Amounts:
@@ -330,12 +329,19 @@ def commit_plan(
         "req": req.request_id,
         "psn": req.psn_no,
         "inst": req.institution_code,
+        "op": req.operator_id,
+        "term": req.terminal_id,
+        "setting": req.setting,
         "day": service_day,
         "sday": settle_day,
         "at": settled_at,
         "ep": episode_id,
         "medfee": a[M.CO_MEDFEE],
         "fund": a[M.CO_FUND_PAY_SUM],
+        "hifp": a[M.CO_HIFP],
+        "supp": a[M.CO_SUPPLEMENTARY],
+        "hifmi": a[M.CO_HIFMI],
+        "maf": a[M.CO_MAF],
         "acct": a[M.CO_ACCT_PAY],
         "cash": a[M.CO_CASH],
         # What a reversal needs to restore the member's state exactly.
@@ -345,41 +351,6 @@ def commit_plan(
         "fills_new": "|".join(f"{k}={v}" for k, v in fills.items()),
         "fills_old": "|".join(f"{k}={v}" for k, v in prior_fills.items()),
         "dups": "\n".join(dup_keys),
-    }
-    totals = {
-        "n": 1,
-        "medfee": a[M.CO_MEDFEE],
-        "fund": a[M.CO_FUND_PAY_SUM],
-        "hifp": a[M.CO_HIFP],
-        "supp": a[M.CO_SUPPLEMENTARY],
-        "hifmi": a[M.CO_HIFMI],
-        "maf": a[M.CO_MAF],
-        "acct": a[M.CO_ACCT_PAY],
-        "cash": a[M.CO_CASH],
-    }
-    journal: dict[str, bytes | str | int] = {
-        "type": "SETTLE",
-        "setl": settlement_id,
-        "req": req.request_id,
-        "psn": req.psn_no,
-        "inst": req.institution_code,
-        "op": req.operator_id,
-        "term": req.terminal_id,
-        "at": settled_at,
-        "day": service_day,
-        "sday": settle_day,
-        "ep": episode_id,
-        "setting": req.setting,
-        "medfee": a[M.CO_MEDFEE],
-        "fund": a[M.CO_FUND_PAY_SUM],
-        "hifp": a[M.CO_HIFP],
-        "supp": a[M.CO_SUPPLEMENTARY],
-        "hifmi": a[M.CO_HIFMI],
-        "maf": a[M.CO_MAF],
-        "acct_cur": a[M.CO_ACCT_CURRENT_PAY],
-        "acct_pri": a[M.CO_ACCT_PRIOR_PAY],
-        "cash": a[M.CO_CASH],
-        "inc": ",".join(f"{k}={v}" for k, v in increments.items()),
     }
     return SettlementCommit(
         request_id=req.request_id,
@@ -391,8 +362,6 @@ def commit_plan(
         fills=fills,
         dup_keys=dup_keys,
         record=record,
-        journal=journal,
-        totals=totals,
         service_day=service_day,
         settle_day=settle_day,
         institution_code=req.institution_code,

@@ -341,9 +341,9 @@ class SettlementCommit:
     accumulator_increments: dict[str, int]  # full field names (``y2026:band``) -> fen
     fills: dict[str, str] = field(default_factory=dict)  # item code -> "<day>:<days>"
     dup_keys: Sequence[str] = ()
+    # The settlement record; the script also takes the journal entry and the
+    # reconciliation totals from its fields.
     record: dict[str, bytes | str | int] = field(default_factory=dict)
-    journal: dict[str, bytes | str | int] = field(default_factory=dict)
-    totals: dict[str, int] = field(default_factory=dict)  # reconciliation increments
     service_day: int = 0
     settle_day: int = 0  # the clearing day (China Standard Time) the totals count under
     institution_code: str = ""
@@ -610,12 +610,6 @@ class Store:
         args.append(len(c.record))
         for field_name, field_value in c.record.items():
             args += [field_name, field_value]
-        args.append(len(c.journal))
-        for field_name, field_value in c.journal.items():
-            args += [field_name, field_value]
-        args.append(len(c.totals))
-        for name, inc in c.totals.items():
-            args += [name, inc]
         out = await self._bounded("commit", self._commit(
             keys=[
                 keys.member,
@@ -753,10 +747,10 @@ class Store:
     ) -> tuple[dict[str, tuple[int, int]], frozenset[str]]:
         """Fills and duplicate keys for lines known only after the first read (episodes).
         Any commit that changes them also bumps the member version the commit checks."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(keys.fills, list(fill_items) or ["-"])
-        pipe.hmget(keys.dups, list(dup_keys) or ["-"])
-        fills_raw, dups_raw = await self._bounded("abuse_state", pipe.execute())
+        fills_raw, dups_raw = await self._bounded("abuse_state", asyncio.gather(
+            self.fast.execute(["HMGET", keys.fills, *(fill_items or ["-"])], key=keys.fills),
+            self.fast.execute(["HMGET", keys.dups, *(dup_keys or ["-"])], key=keys.dups),
+        ))
         fills: dict[str, tuple[int, int]] = {}
         for code, value in zip(fill_items, fills_raw, strict=False):
             if value:

@@ -7,13 +7,12 @@
 -- ARGV: 1 expected member version, 2 request hash, 3 idempotency ttl (s),
 --       4 settlement id, 5 current-bucket payment (fen), 6 prior-bucket payment (fen),
 --       7 counter ttl (s), 8 episode id ('' when not an episode), 9 institution,
---       10 the episode's line count the claim was adjudicated on, then six counted groups:
+--       10 the episode's line count the claim was adjudicated on, then four counted groups:
 --       n, n x (member accumulator field, increment)
 --       n, n x (fill field, value)
 --       n, n x duplicate-charge field
 --       n, n x (settlement record field, value)
---       n, n x (journal field, value)
---       n, n x (reconciliation field, increment)
+-- The journal entry and the reconciliation totals are taken from the record's fields.
 -- Returns {'OK', version, current balance, prior balance} or {'REPLAY', settlement id}
 -- or {'CONFLICT'} | {'TOMBSTONE'} | {'STALE'} | {'OVERDRAW'} | {'EPISODE', status};
 -- only 'OK' wrote anything.
@@ -54,6 +53,14 @@ if pay_cur < 0 or pay_pri < 0 or cur - pay_cur < 0 or pri - pay_pri < 0 then
 end
 
 -- 5. Writes. Nothing above has written; nothing below can fail on valid input.
+-- Hash writes go in batches: one call per batch, and Lua's unpack() has a stack limit.
+local BATCH = 500
+local function hset_pairs(key, first, count)  -- count pairs starting at ARGV[first]
+  for b = 0, count - 1, BATCH do
+    local last = math.min(count - 1, b + BATCH - 1)
+    redis.call('HSET', key, unpack(ARGV, first + 2 * b, first + 2 * last + 1))
+  end
+end
 local at = 11
 local n = tonumber(ARGV[at])
 for i = 1, n do
@@ -61,24 +68,27 @@ for i = 1, n do
 end
 at = at + 2 * n + 1
 n = tonumber(ARGV[at])
-for i = 1, n do
-  redis.call('HSET', fills, ARGV[at + 2 * i - 1], ARGV[at + 2 * i])
-end
+if n > 0 then hset_pairs(fills, at + 1, n) end
 at = at + 2 * n + 1
 n = tonumber(ARGV[at])
-for i = 1, n do
-  redis.call('HSET', dups, ARGV[at + i], ARGV[4])
+for b = 0, n - 1, BATCH do
+  local pairs_ = {}
+  for i = b + 1, math.min(n, b + BATCH) do
+    pairs_[#pairs_ + 1] = ARGV[at + i]
+    pairs_[#pairs_ + 1] = ARGV[4]
+  end
+  redis.call('HSET', dups, unpack(pairs_))
 end
 at = at + n + 1
 n = tonumber(ARGV[at])
-if n > 0 then redis.call('HSET', setl, unpack(ARGV, at + 1, at + 2 * n)) end
-at = at + 2 * n + 1
-local n_journal = tonumber(ARGV[at])
-local journal_at = at
-at = at + 2 * n_journal + 1
-n = tonumber(ARGV[at])
-for i = 1, n do
-  redis.call('HINCRBY', totals, ARGV[at + 2 * i - 1], ARGV[at + 2 * i])
+local rec = {}
+for i = 1, n do rec[ARGV[at + 2 * i - 1]] = ARGV[at + 2 * i] end
+if n > 0 then hset_pairs(setl, at + 1, n) end
+
+-- Reconciliation totals of the institution's clearing day, from the record.
+redis.call('HINCRBY', totals, 'n', 1)
+for _, f in ipairs({'medfee', 'fund', 'hifp', 'supp', 'hifmi', 'maf', 'acct', 'cash'}) do
+  if rec[f] and rec[f] ~= '0' then redis.call('HINCRBY', totals, f, rec[f]) end
 end
 
 local new_cur = redis.call('HINCRBY', member, 'cur', 0 - pay_cur)
@@ -91,7 +101,13 @@ redis.call('EXPIRE', today, tonumber(ARGV[7]))
 if episode_id ~= '' then
   redis.call('HSET', episode, 'status', 'SETTLED', 'setl', ARGV[4])
 end
-if n_journal > 0 then
-  redis.call('XADD', journal, '*', unpack(ARGV, journal_at + 1, journal_at + 2 * n_journal))
+-- The journal entry (audit trail), from the record.
+local entry = {'type', 'SETTLE', 'setl', ARGV[4]}
+for _, f in ipairs({'req', 'psn', 'inst', 'op', 'term', 'at', 'day', 'sday', 'ep', 'setting',
+                    'medfee', 'fund', 'hifp', 'supp', 'hifmi', 'maf', 'acct_cur', 'acct_pri',
+                    'cash', 'inc'}) do
+  entry[#entry + 1] = f
+  entry[#entry + 1] = rec[f] or ''
 end
+redis.call('XADD', journal, '*', unpack(entry))
 return {'OK', new_version, new_cur, new_pri}

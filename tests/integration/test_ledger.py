@@ -436,3 +436,40 @@ def test_reconcile_matches_the_settlements_made(stub: pb_grpc.ClaimGatewayStub,
         pb.ExportSettlementsRequest(**span))}  # type: ignore[arg-type]
     assert {x.settlement_id for x in made} <= set(exported)
     assert exported[made[0].settlement_id].status == pb.REVERSED
+
+
+def test_large_episode_settles_and_reverses_exactly(stub: pb_grpc.ClaimGatewayStub,
+                                                   r: Client) -> None:
+    """3,000 uploaded lines (three chunks): past every batch size in the scripts."""
+    m = base_member(birth_date=dt.date(1950, 3, 1), work_start_date=dt.date(1968, 9, 1),
+                    retire_date=dt.date(2005, 3, 1), person_type=PersonType.RETIRED,
+                    acct_current_fen=0, acct_prior_fen=5_000_000)
+    put_members(r, [m])
+    before = member_state(r, m.psn_no)
+    ep = _admit(stub, m)
+    codes = ["T-A-DRUG", "T-B-MAT", "T-C-DRUG", "T-SVC-CAP"]
+    chunks = [
+        _chunk(m, ep.episode_id, [
+            line(sn, codes[sn % 4], 1_000 + sn % 97, 1 + sn % 3, prescription_no=f"RX{sn}")
+            for sn in range(k * 1000 + 1, (k + 1) * 1000 + 1)
+        ])
+        for k in range(3)
+    ]
+    up = stub.UploadFeeDetails(iter(chunks))
+    assert (up.lines_added, up.episode_line_count) == (3000, 3000)
+    total = sum(ln.amount_fen for c in chunks for ln in c.lines)
+    assert up.episode_amount_fen == total
+    _discharge(stub, m, ep.episode_id)
+    s = stub.Settle(pb.SettleRequest(
+        request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code, psn_no=m.psn_no,
+        setting=pb.INPATIENT, card_no=m.card_no, service_date=TODAY.isoformat(),
+        use_account=True, episode_id=ep.episode_id))
+    assert s.amounts.medfee_sumamt_fen == total and len(s.lines) == 3000
+    keys = MemberKeys.of(m.psn_no)
+    assert r.hlen(keys.dups) == 3000  # one duplicate-charge key per line
+    stub.ReverseSettlement(pb.ReverseRequest(
+        request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code, psn_no=m.psn_no,
+        settlement_id=s.settlement_id))
+    state = member_state(r, m.psn_no)
+    assert state["dups"] == {} and state["fills"] == before["fills"]
+    assert {k: v for k, v in state["member"].items() if k != b"ep_last"} == before["member"]  # type: ignore[union-attr]
