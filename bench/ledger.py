@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -101,6 +102,26 @@ class Ledger:
 Balances = dict[str, tuple[int, int]]
 
 
+RETRIABLE = frozenset({grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE})
+RETRIES_MAX = 30
+RETRY_PAUSE_MAX_S = 1.0
+
+
+async def _retrying(call: Any, request: Any, *, timeout_s: float) -> Any:
+    """A read of the verification, retried while the gateway sheds load or Redis is
+    away (as any client should); the last error is raised after RETRIES_MAX tries."""
+    pause = 0.02
+    for attempt in range(RETRIES_MAX + 1):
+        try:
+            return await call(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as e:
+            if e.code() not in RETRIABLE or attempt == RETRIES_MAX:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, RETRY_PAUSE_MAX_S)
+    raise AssertionError("unreachable")
+
+
 async def _bounded(coros: list, limit: int = CONCURRENCY) -> list:  # type: ignore[type-arg]
     sem = asyncio.Semaphore(limit)
 
@@ -119,9 +140,10 @@ async def balances_of(
 
     async def one(psn: str) -> tuple[str, tuple[int, int] | None]:
         try:
-            r = await stub.CheckEligibility(
+            r = await _retrying(
+                stub.CheckEligibility,
                 pb.EligibilityRequest(institution_code=ELIGIBILITY_INSTITUTION, psn_no=psn),
-                timeout=timeout_s,
+                timeout_s=timeout_s,
             )
         except grpc.aio.AioRpcError as e:
             failures.append(f"CheckEligibility {psn}: {e.code().name}")
@@ -165,9 +187,10 @@ async def verify(
     async def resolve_settle(rid: str, psn: str, inst: str) -> None:
         nonlocal resolved
         try:
-            r = await stub.GetSettlement(
+            r = await _retrying(
+                stub.GetSettlement,
                 pb.GetSettlementRequest(institution_code=inst, psn_no=psn, request_id=rid),
-                timeout=10,
+                timeout_s=10,
             )
         except grpc.aio.AioRpcError as e:
             if e.code() == grpc.StatusCode.NOT_FOUND:
@@ -184,8 +207,9 @@ async def verify(
     async def resolve_reversal(sid: str, psn: str, inst: str) -> None:
         nonlocal resolved
         try:
-            r = await stub.GetSettlement(
-                pb.GetSettlementRequest(institution_code=inst, settlement_id=sid), timeout=10
+            r = await _retrying(
+                stub.GetSettlement,
+                pb.GetSettlementRequest(institution_code=inst, settlement_id=sid), timeout_s=10,
             )
         except grpc.aio.AioRpcError as e:
             ledger.problem(f"unresolved reversal of {sid}: {e.code().name}")
@@ -206,9 +230,10 @@ async def verify(
 
     async def crosscheck(rid: str, seen: Seen) -> None:
         try:
-            r = await stub.GetSettlement(
+            r = await _retrying(
+                stub.GetSettlement,
                 pb.GetSettlementRequest(institution_code=seen.institution, psn_no=seen.psn_no,
-                                        request_id=rid), timeout=10,
+                                        request_id=rid), timeout_s=10,
             )
         except grpc.aio.AioRpcError as e:
             ledger.problem(f"GetSettlement {rid}: {e.code().name}")

@@ -182,6 +182,27 @@ async def pharmacy(ctx: Ctx, intended_s: float) -> str:
     return _outcome(code)
 
 
+async def pharmacy_quote(ctx: Ctx, intended_s: float) -> str:
+    """The pharmacy basket as a PreSettle: the same work as Settle without the commit,
+    so pharmacy vs pharmacy_quote measures what the commit path costs."""
+    m = ctx.member()
+    assert m is not None
+    inst = PHARMACIES[int(ctx.rng.random() * len(PHARMACIES))]
+    rid = ctx.request_id(inst)
+    req = pb.SettleRequest(
+        request_id=rid, institution_code=inst, psn_no=m.psn_no, setting=pb.PHARMACY,
+        card_no=m.card_no, service_date=ctx.today.isoformat(),
+        use_account=ctx.rng.random() < 0.9, lines=pharmacy_basket(ctx, m, f"RX{rid[-12:]}"),
+        operator_id="bench", terminal_id=f"pos-{int(ctx.rng.random() * 40)}",
+    )
+    resp, code = await _call(ctx, "pharmacy/PreSettle", ctx.stub.PreSettle, req, intended_s)
+    if code == grpc.StatusCode.OK and resp is not None:
+        _check(ctx, resp, req)
+        if resp.status not in (pb.QUOTED, pb.REFUSED):
+            ctx.rec.violation(f"{rid}: a pre-settlement came back {resp.status}")
+    return _outcome(code)
+
+
 async def outpatient(ctx: Ctx, intended_s: float) -> str:
     m = ctx.member()
     assert m is not None
@@ -425,7 +446,8 @@ async def _inpatient(ctx: Ctx, intended_s: float, index: int) -> str:
 
 Scenario = Callable[[Ctx, float], Awaitable[str]]
 SCENARIOS: dict[str, Scenario] = {
-    "pharmacy": pharmacy, "outpatient": outpatient, "eligibility": eligibility,
+    "pharmacy": pharmacy, "pharmacy_quote": pharmacy_quote, "outpatient": outpatient,
+    "eligibility": eligibility,
     "reversal": reversal, "cancel": cancel, "bad_request": bad_request, "inpatient": inpatient,
 }  # fmt: skip
 

@@ -196,7 +196,10 @@ def suite(args: argparse.Namespace) -> int:
             # --- 3. the gateway -------------------------------------------------------
             gw_port = _free_port()
             gw_target = f"127.0.0.1:{gw_port}"
-            gw_cmd = [*cg, "serve", "--redis-url", url, "--listen", gw_target, "--plaintext"]
+            # Capacity, not shedding, is measured here: bounds above the closed loop's clients.
+            bound = str(max(256, 2 * args.clients))
+            gw_cmd = [*cg, "serve", "--redis-url", url, "--listen", gw_target, "--plaintext",
+                      "--inflight-max", bound, "--per-institution-inflight-max", bound]
             if args.workers:
                 gw_cmd += ["--workers", str(args.workers)]
             with _process(_pin(gw_cmd, server_cpus), out / "gateway.log", "gateway") as gw_p:

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--psn-no", default="31010000000000")
     p.add_argument("--card-no", default="K310100000000")
     p.add_argument("--request-id", default="")
+    p.add_argument("--ca", default="", help="mutual TLS: CA of the gateway's certificate")
+    p.add_argument("--cert", default="", help="mutual TLS: this pharmacy's certificate")
+    p.add_argument("--key", default="", help="mutual TLS: this pharmacy's key")
     args = p.parse_args(argv)
 
     today = dt.date.today().isoformat()
@@ -58,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         setting=pb.PHARMACY, card_no=args.card_no, service_date=today, use_account=True,
         lines=basket(today), operator_id="demo-operator", terminal_id="demo-pos-1",
     )
-    with grpc.insecure_channel(args.address) as channel:
+    if args.ca:
+        creds = grpc.ssl_channel_credentials(
+            open(args.ca, "rb").read(), open(args.key, "rb").read(), open(args.cert, "rb").read()
+        )
+        channel_cm = grpc.secure_channel(args.address, creds)
+    else:
+        channel_cm = grpc.insecure_channel(args.address)
+    with channel_cm as channel:
         stub = pb_grpc.ClaimGatewayStub(channel)
         try:
             resp = stub.Settle(req, timeout=5)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 @dataclass(slots=True)
 class AdmissionConfig:
-    inflight_max: int = 256  # per process
-    per_institution_inflight_max: int = 64
+    inflight_max: int = 32  # per process
+    per_institution_inflight_max: int = 16
     per_institution_rate_per_s: float = 0.0  # 0: no rate limit
     per_institution_burst: int = 100
 

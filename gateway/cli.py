@@ -96,6 +96,7 @@ async def _has_reference(url: str, cluster: bool) -> bool:
 
     store = Store.from_url(url, cluster=cluster)
     try:
+        await store.wait_ready()
         return await store.load_reference() is not None
     finally:
         await store.close()

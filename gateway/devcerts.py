@@ -20,6 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALID_DAYS = 825
+# For health checks and monitoring: it is no institution, so every claim
+# transaction refuses it (PERMISSION_DENIED); the health service answers it.
+OPS_CLIENT = "ops"
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -90,10 +93,10 @@ def make_dev_certs(out: Path, institutions: Iterable[str],
     _write(out / "server.pem", server_key,
            _issue(ca_key, ca_name, _name("localhost", "gateway"), server_key,
                   usage=ExtendedKeyUsageOID.SERVER_AUTH, sans=sans))
-    for code in institutions:
+    for code, unit in [*((c, "institution") for c in institutions), (OPS_CLIENT, "operations")]:
         key = _key()
         _write(out / "clients" / f"{code}.pem", key,
-               _issue(ca_key, ca_name, _name(code, "institution"), key,
+               _issue(ca_key, ca_name, _name(code, unit), key,
                       usage=ExtendedKeyUsageOID.CLIENT_AUTH))
 
 
@@ -112,5 +115,5 @@ def main(argv: list[str]) -> int:
         codes = [i.code for i in demo_institutions()]
     make_dev_certs(Path(args.out), codes, args.server_name or ["localhost"])
     print(f"wrote {args.out}/ca.pem, server.pem/.key and clients/<code>.pem/.key "
-          f"for {len(codes)} institutions")
+          f"for {len(codes)} institutions and {OPS_CLIENT!r} (health checks)")
     return 0

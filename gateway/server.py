@@ -196,12 +196,22 @@ def add_claim_gateway(service: ClaimGatewayService, server: grpc.aio.Server) -> 
 async def start_server(config: Config) -> RunningServer:
     """Load reference data, warm the kernels, bind, and report SERVING."""
     store = Store.from_url(config.redis_url, cluster=config.redis_cluster)
+    try:
+        await store.wait_ready()
+    except BaseException:
+        await store.close()
+        raise
     data = await store.load_reference()
     if data is None:
         await store.close()
         raise NotSeeded("no policy in Redis: run `claimgate seed` first")
     reference = Reference.build(data, warm=True)
     server = grpc.aio.server(
+        # The in-flight bound, enforced by gRPC's core before any Python runs: a call
+        # beyond it gets RESOURCE_EXHAUSTED at once, as cheaply as the server can refuse.
+        # (Health checks and reflection count too; the handlers' own admission then
+        # applies the per-institution bounds.)
+        maximum_concurrent_rpcs=config.inflight_max,
         options=[
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", config.max_message_bytes),

@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -389,6 +390,7 @@ class StoreTimeout(Exception):
 
 
 OP_TIMEOUT_S = 1.0  # any single Redis call, whatever the request's budget
+STARTUP_WAIT_S = 120.0  # how long start-up waits for Redis (loading a large AOF takes time)
 OP_TIMEOUT_MIN_S = 0.005  # a call is given at least this long
 
 
@@ -442,6 +444,26 @@ class Store:
     async def close(self) -> None:
         await self.fast.close()
         await self.client.aclose()
+
+    async def wait_ready(self, timeout_s: float = STARTUP_WAIT_S) -> None:
+        """Wait until Redis answers and has loaded its data (it refuses commands while
+        it replays its append-only file after a restart). Bounded; raises when it
+        is still not ready, naming why."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        last: Exception | None = None
+        while loop.time() < deadline:
+            try:
+                if await self.client.ping():
+                    await self.client.exists("ref:policy")  # refused while loading
+                    return
+            except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError,
+                    redis.exceptions.TimeoutError) as e:
+                last = e
+            await asyncio.sleep(0.2)
+        raise redis.exceptions.ConnectionError(
+            f"redis not ready after {timeout_s:.0f} s: {last}"
+        )
 
     async def ping(self) -> bool:
         """Reachability, on its own connection: a PING queued behind writes that Redis

@@ -73,7 +73,7 @@ _CSV_COLUMNS = (
     "code",
     "name",
     "kind",
-    "class",
+    "item_class",
     "price_cap_fen",
     "preselfpay_bp",
     "sex",
@@ -88,10 +88,12 @@ _CSV_COLUMNS = (
 
 
 def load_catalogue_csv(path: str | Path) -> list[CatalogueItem]:
-    """Read a catalogue CSV with a header row; columns as ``_CSV_COLUMNS`` (empty = default).
+    """Read a catalogue CSV in the format of ``claimgate load catalogue``
+    (docs/csv-formats.md; columns as ``_CSV_COLUMNS``, empty = default).
 
-    ``kind``, ``class``, ``sex``, ``supply_class`` are enum names; ``settings``
-    is a ``|``-separated list of setting names (empty: every setting).
+    ``kind``, ``item_class``, ``sex``, ``supply_class`` are enum names; ``settings``
+    is a ``|``-separated list of setting names (empty: every setting). This reader
+    serves ``policy explain``; the gateway's loader validates the same format strictly.
     """
     out: list[CatalogueItem] = []
     with open(path, newline="", encoding="utf-8") as f:
@@ -110,7 +112,7 @@ def load_catalogue_csv(path: str | Path) -> list[CatalogueItem]:
                         code=rec["code"].strip(),
                         name=(rec.get("name") or "").strip(),
                         kind=ItemKind[rec["kind"].strip()],
-                        item_class=ItemClass[rec["class"].strip()],
+                        item_class=ItemClass[rec["item_class"].strip()],
                         price_cap_fen=num("price_cap_fen", -1),
                         preselfpay_bp=num("preselfpay_bp", 0),
                         sex=Sex[(rec.get("sex") or "UNKNOWN").strip() or "UNKNOWN"],

@@ -364,3 +364,15 @@ async def test_members_load_into_a_cluster(tmp_path: Path, redis_cluster: RedisC
             assert snap is not None and snap.member.card_no == m.card_no
     finally:
         await store.close()
+
+
+def test_policy_explain_reads_the_catalogue_format_the_loader_writes(tmp_path: Path) -> None:
+    """One catalogue CSV format: what `claimgate load catalogue` takes, `policy explain` reads."""
+    from gateway.demo import demo_catalogue
+    from gateway.loader import write_catalogue_csv
+    from rules_compiled.catalogue import load_catalogue_csv as explain_reader
+
+    path = tmp_path / "catalogue.csv"
+    items = demo_catalogue()
+    write_catalogue_csv(path, items)
+    assert sorted(explain_reader(path), key=lambda i: i.code) == sorted(items, key=lambda i: i.code)

@@ -8,7 +8,6 @@ own load, so the faults of earlier tests do not disturb later checks.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from redis import Redis
 from bench.population import write_members_csv
 from gateway.cli import main as claimgate
 from gateway.redis_server import RedisServer
+from tests.integration.harness import worker_pids_from_log
 from tests.integration.test_serving import health_status, wait_for
 from tests.integration.test_workers import free_port
 
@@ -46,12 +46,7 @@ class Stack:
     log: Path
 
     def worker_pids(self) -> list[int]:
-        """Live worker pids, from the supervisor's log ('worker N (pid P) starting')."""
-        started = re.findall(rb"worker (\d+) \(pid (\d+)\) starting", self.log.read_bytes())
-        latest: dict[bytes, int] = {}
-        for index, pid in started:
-            latest[index] = int(pid)
-        return [p for p in latest.values() if Path(f"/proc/{p}").exists()]
+        return worker_pids_from_log(self.log)
 
     def client(self) -> Redis:
         return Redis.from_url(self.redis.url)

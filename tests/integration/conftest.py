@@ -56,7 +56,8 @@ def backend(
 def gateway(backend: tuple[str, Client, bool], mode: tuple[str, str]) -> Iterator[GatewayThread]:
     url, _client, cluster = backend
     config = Config(listen="127.0.0.1:0", redis_url=url, redis_cluster=cluster, plaintext=True,
-                    access_log=False, budgets_ms=RELAXED_BUDGETS_MS)
+                    access_log=False, budgets_ms=RELAXED_BUDGETS_MS, inflight_max=256,
+                    per_institution_inflight_max=256)
     g = GatewayThread(config, loop=mode[1]).start()
     yield g
     g.stop()

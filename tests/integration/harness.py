@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 
 import redis
 import uvloop
@@ -226,3 +228,13 @@ class GatewayThread:
         if self._loop is not None and self._running is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
+
+
+def worker_pids_from_log(log: Path) -> list[int]:
+    """Live worker pids of a `claimgate serve` process tree, from the supervisor's log
+    ('worker N (pid P) starting'; a restarted worker N replaces the earlier pid)."""
+    started = re.findall(rb"worker (\d+) \(pid (\d+)\) starting", log.read_bytes())
+    latest: dict[bytes, int] = {}
+    for index, pid in started:
+        latest[index] = int(pid)
+    return [p for p in latest.values() if Path(f"/proc/{p}").exists()]

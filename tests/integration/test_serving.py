@@ -71,7 +71,8 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 def start_gateway(server: RedisServer, **config: object) -> GatewayThread:
     cfg = Config(listen="127.0.0.1:0", redis_url=server.url, access_log=False, plaintext=True,
-                 budgets_ms=dict(RELAXED_BUDGETS_MS))
+                 budgets_ms=dict(RELAXED_BUDGETS_MS), inflight_max=256,
+                 per_institution_inflight_max=256)
     for k, v in config.items():
         setattr(cfg, k, v)
     return GatewayThread(cfg).start()
@@ -291,3 +292,28 @@ def test_metrics_count_requests_kernel_redis_and_money(own_redis: RedisServer) -
     finally:
         g.stop()
         r.close()
+
+
+def test_start_up_waits_for_redis(tmp_path: Path) -> None:
+    """A gateway started before its Redis (a restart of both, a compose file) waits for it."""
+    import threading
+
+    server = RedisServer(tmp_path / "redis").start()
+    r = redis.Redis.from_url(server.url)
+    put_reference(r)
+    m = base_member()
+    put_members(r, [m])
+    r.close()
+    server.stop()
+    later = threading.Timer(1.0, server.start)
+    later.start()
+    try:
+        g = start_gateway(server)  # returns once Redis is up and the reference data loaded
+        try:
+            with grpc.insecure_channel(g.address) as ch:
+                assert pb_grpc.ClaimGatewayStub(ch).Settle(claim(m)).status == pb.SETTLED
+        finally:
+            g.stop()
+    finally:
+        later.join()
+        server.stop()

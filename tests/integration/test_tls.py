@@ -138,3 +138,20 @@ def test_plain_text_must_be_asked_for() -> None:
     with pytest.raises(ConfigError, match="needs"):
         validate_config(Config(tls_cert="server.pem"))
     validate_config(Config(plaintext=True))
+
+
+def test_health_check_over_mutual_tls_with_the_ops_certificate(
+    tls_gateway: tuple[GatewayThread, redis.Redis], certs: Path
+) -> None:
+    from gateway.healthcheck import check
+
+    g, r = tls_gateway
+    ops = certs / "clients"
+    assert check(f"localhost:{g.port}", 10, ca=str(certs / "ca.pem"),
+                 cert=str(ops / "ops.pem"), key=str(ops / "ops.key"))
+    assert not check(f"localhost:{g.port}", 10)  # plain text gets nothing
+    m = base_member()
+    put_members(r, [m])
+    with channel(g, certs, "ops") as ch, pytest.raises(grpc.RpcError) as e:
+        pb_grpc.ClaimGatewayStub(ch).Settle(settle_request(m, PHARMACY.code))
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED

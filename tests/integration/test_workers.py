@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import shutil
 import signal
 import socket
@@ -29,7 +28,12 @@ from grpc_health.v1 import health_pb2
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.redis_server import RedisServer
-from tests.integration.harness import base_member, put_members, put_reference
+from tests.integration.harness import (
+    base_member,
+    put_members,
+    put_reference,
+    worker_pids_from_log,
+)
 from tests.integration.test_serving import claim, health_status, wait_for
 
 _seq = itertools.count(1)
@@ -49,12 +53,7 @@ class Served:
     log: Path
 
     def worker_pids(self) -> list[int]:
-        """Live worker pids, from the supervisor's log ('worker N (pid P) starting')."""
-        started = re.findall(rb"worker (\d+) \(pid (\d+)\) starting", self.log.read_bytes())
-        latest: dict[bytes, int] = {}
-        for index, pid in started:
-            latest[index] = int(pid)
-        return [p for p in latest.values() if Path(f"/proc/{p}").exists()]
+        return worker_pids_from_log(self.log)
 
     def metric(self, name: str) -> float | None:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
