@@ -1,23 +1,20 @@
 """Prometheus metrics, correct with several worker processes.
 
-With ``--workers N`` the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` before any
-worker imports this module, every worker writes its values to files there, and
-the supervisor's ``/metrics`` endpoint adds them up (``MultiProcessCollector``).
-A single in-process server (the tests) uses the default registry.
+``claimgate serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker imports
+this module; every worker writes its values to files there, and the
+supervisor's metrics process serves their sum on ``/metrics``
+(``MultiProcessCollector``, see ``gateway.supervisor``). A single in-process
+server (the tests) uses the default registry.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from prometheus_client import (
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    multiprocess,
-    start_http_server,
 )
 
 # 100 µs to 5 s (issue: server-side latency histograms per method).
@@ -84,15 +81,3 @@ def redis_time(op: str, seconds: float) -> None:
     if hist is None:
         hist = _REDIS_CHILDREN[op] = REDIS.labels(op)
     hist.observe(seconds)
-
-
-def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
-    """Start the /metrics HTTP endpoint (a daemon thread)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        start_http_server(port, addr=addr, registry=registry)
-    else:
-        start_http_server(port, addr=addr)
-
-
