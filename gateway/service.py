@@ -61,8 +61,6 @@ from rules_compiled import model as M
 log = logging.getLogger("claimgate")
 
 STALE_RETRIES_MAX = 5  # re-read and re-adjudicate at most this often on a stale read
-REVERSAL_WINDOW_DAYS = 90  # only within this many days of the settlement (DOMAIN.md §3)
-READMISSION_WINDOW_DAYS = 15  # 分解住院 check (DOMAIN.md §6)
 LINES_PER_EPISODE_MAX = 20_000
 LINES_PER_CHUNK_MAX = 1_000
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -473,7 +471,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         resp.amounts.CopyFrom(S.amounts(co))
         resp.lines.extend(S.line_results(lines, line_out))
         resp.notes.extend(M.note_names(int(co[M.CO_NOTES])))
-        resp.warnings.extend(S.warnings(req, snap))
+        resp.warnings.extend(S.warnings(req, snap, engine.policy.settlements_per_day_max))
         resp.acct_current_balance_fen = snap.member.acct_current_fen
         resp.acct_prior_balance_fen = snap.member.acct_prior_fen
         return resp, co, line_out
@@ -520,10 +518,11 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         today = _clearing_day(now)
         p = partition_of(psn_no)
         reversal_id = new_reversal_id(p, today)
+        window_days = self.reference.engine.policy.reversal_window_days
         out = await self.store.reverse_settlement(
             psn_no, settlement_id, record, request_id=request_id, request_hash=request_hash,
             institution_code=institution_code, reversal_id=reversal_id,
-            today_day=M.day_number(today), window_days=REVERSAL_WINDOW_DAYS,
+            today_day=M.day_number(today), window_days=window_days,
             reversed_at=_stamp(now),
             journal={"type": kind, "rev": reversal_id, "setl": settlement_id, "req": request_id,
                      "psn": psn_no, "inst": institution_code, "op": operator, "term": terminal,
@@ -550,7 +549,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             raise PermissionDenied("settlement_id: settled by another institution")
         if status == "EXPIRED":
             raise FailedPrecondition(
-                f"settlement_id: older than the {REVERSAL_WINDOW_DAYS}-day reversal window"
+                f"settlement_id: older than the {window_days}-day reversal window"
             )
         if status == "MISMATCH":
             raise FailedPrecondition("original_request_id: does not match the settlement")
@@ -648,7 +647,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             episode_id=episode_id, institution_code=request.institution_code,
             admission_day=M.day_number(admission), diagnosis_code=request.diagnosis_code,
             referral=request.referral, emergency=request.emergency,
-            readmission_days=READMISSION_WINDOW_DAYS,
+            readmission_days=ref.engine.policy.readmission_window_days,
             journal={"type": "ADMIT", "ep": episode_id, "req": request.request_id,
                      "psn": request.psn_no, "inst": request.institution_code,
                      "op": request.operator_id, "term": request.terminal_id,

@@ -27,7 +27,6 @@ NOT_YET_COVERED = "NOT_YET_COVERED"
 CARD_INVALID = "CARD_INVALID"
 NOT_DESIGNATED = "NOT_DESIGNATED"
 
-HIGH_FREQUENCY_PER_DAY_MAX = 3  # more than this many settlements a day warns (DOMAIN.md §6)
 
 # Accumulator name (store) -> the kernel's increment column.
 ACCUMULATOR_COLUMNS = {
@@ -98,7 +97,9 @@ def plan_claim(
     return ClaimPlan(days, items, dups)
 
 
-def warnings(req: pb.SettleRequest, snap: MemberSnapshot) -> list[str]:
+def warnings(
+    req: pb.SettleRequest, snap: MemberSnapshot, settlements_per_day_max: int
+) -> list[str]:
     """Abuse-check warnings (DOMAIN.md §6): recorded on the settlement, never blocking."""
     out: list[str] = []
     if req.setting in (pb.PHARMACY, pb.OUTPATIENT) and snap.open_episode:
@@ -107,7 +108,7 @@ def warnings(req: pb.SettleRequest, snap: MemberSnapshot) -> list[str]:
             out.append("OPEN_INPATIENT_EPISODE")  # 挂床: in hospital elsewhere
     if snap.episode.get("warn"):
         out.append(snap.episode["warn"])  # READMISSION_15D, found at admission
-    if snap.settlements_today + 1 > HIGH_FREQUENCY_PER_DAY_MAX:
+    if snap.settlements_today + 1 > settlements_per_day_max:
         out.append("HIGH_FREQUENCY")
     return out
 

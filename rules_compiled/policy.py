@@ -210,6 +210,10 @@ class CompiledPolicy:
     registered_chronic_days_max: int
     discharge_days_max: int
     refill_remaining_max_bp: int
+    # Ledger and abuse-check rules the gateway applies (DOMAIN.md §3, §6).
+    reversal_window_days: int
+    readmission_window_days: int
+    settlements_per_day_max: int
     diagnosis_prefixes: dict[int, tuple[str, ...]]  # DiagnosisFlag -> prefixes
     chronic_codes: tuple[str, ...]
     groups: dict[Scheme, tuple[str, ...]]  # cohort names, or person-type names
@@ -725,6 +729,7 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
             "general",
             "assistance",
             "days_supply",
+            "ledger",
             "diagnoses",
             "emp",
             "res",
@@ -773,6 +778,10 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
         k: ctx.int_(ds, k, "days_supply", hi=BP_FULL if k.endswith("_bp") else 3660)
         for k in ds_keys
     }
+    lg = ctx.table(doc, "ledger", "")
+    lg_keys = ("reversal_window_days", "readmission_window_days", "settlements_per_day_max")
+    ctx.no_unknown(lg, lg_keys, "ledger")
+    ledger = {k: ctx.int_(lg, k, "ledger", hi=3660) for k in lg_keys}
     dg = ctx.table(doc, "diagnoses", "")
     ctx.no_unknown(
         dg, {"full_coverage", "excluded_cause", "major_outpatient", "chronic"}, "diagnoses"
@@ -827,6 +836,9 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
         registered_chronic_days_max=dsv["registered_chronic_days_max"],
         discharge_days_max=dsv["discharge_days_max"],
         refill_remaining_max_bp=dsv["refill_remaining_max_bp"],
+        reversal_window_days=ledger["reversal_window_days"],
+        readmission_window_days=ledger["readmission_window_days"],
+        settlements_per_day_max=ledger["settlements_per_day_max"],
         diagnosis_prefixes=diag,
         chronic_codes=chronic,
         groups=groups,

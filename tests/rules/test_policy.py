@@ -76,6 +76,10 @@ BAD = [
         ),
         "reference.toml: emp.cohorts.R0: cohort matches nobody",
     ),
+    (
+        _bad("reversal_window_days = 90", ""),
+        "reference.toml: ledger.reversal_window_days: missing key",
+    ),
 ]
 
 
@@ -89,6 +93,8 @@ def test_bad_policy_refused(text: str, message: str) -> None:
 def test_reference_numbers(policy: CompiledPolicy) -> None:
     assert policy.version == "reference-2024.1"
     assert policy.source_text == REF
+    assert (policy.reversal_window_days, policy.readmission_window_days,
+            policy.settlements_per_day_max) == (90, 15, 3)
     emp = policy.groups[m.Scheme.EMP]
     inp_r1 = policy.rules[(m.Scheme.EMP, m.Setting.INPATIENT, emp.index("R1"), 3)]
     assert (inp_r1.deductible_fen, inp_r1.bands[0].ratio_bp, inp_r1.fund_cap_fen) == (
