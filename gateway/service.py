@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import logging
 import operator
 import random
@@ -20,7 +19,6 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 import redis.exceptions
-from google.protobuf.message import Message
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
@@ -80,10 +78,6 @@ def _stamp(t: dt.datetime) -> str:
 def _clearing_day(t: dt.datetime) -> dt.date:
     """The day a settlement is cleared under: its commit time in China Standard Time."""
     return t.astimezone(CST).date()
-
-
-def _hash(msg: Message) -> str:
-    return hashlib.blake2b(msg.SerializeToString(deterministic=True), digest_size=16).hexdigest()
 
 
 def handler(
@@ -505,7 +499,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             raise NotFound(f"settlement_id: no settlement {request.settlement_id!r} of this member")
         return await self._reverse(
             request.psn_no, request.settlement_id, record, request_id=request.request_id,
-            request_hash=_hash(request), institution_code=request.institution_code,
+            request_hash=S.request_hash(request), institution_code=request.institution_code,
             operator=request.operator_id, terminal=request.terminal_id, kind="REVERSE",
         )
 
@@ -562,7 +556,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
     ) -> pb.CancelResponse:
         V.check_cancel(request)
         self._institution(self.reference, request.institution_code)
-        req_hash = _hash(request)
+        req_hash = S.request_hash(request)
         now = _now()
         for _attempt in range(STALE_RETRIES_MAX + 1):
             own = await self.store.idempotency_record(request.psn_no, request.request_id)
@@ -643,7 +637,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         now = _now()
         episode_id = new_episode_id(snap.keys.partition, admission)
         out = await self.store.admit(
-            request.psn_no, request_id=request.request_id, request_hash=_hash(request),
+            request.psn_no, request_id=request.request_id, request_hash=S.request_hash(request),
             episode_id=episode_id, institution_code=request.institution_code,
             admission_day=M.day_number(admission), diagnosis_code=request.diagnosis_code,
             referral=request.referral, emergency=request.emergency,
@@ -677,7 +671,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             raise NotFound(f"episode_id: unknown episode {request.episode_id!r}")
         out = await self.store.discharge(
             request.psn_no, request.episode_id, request_id=request.request_id,
-            request_hash=_hash(request), institution_code=request.institution_code,
+            request_hash=S.request_hash(request), institution_code=request.institution_code,
             discharge_day=M.day_number(discharge),
             order_day=M.day_number(order) if order else -1,
             diagnosis_code=request.diagnosis_code,
@@ -729,7 +723,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             ]
             out = await self.store.upload_lines(
                 chunk.psn_no, chunk.episode_id, request_id=chunk.request_id,
-                request_hash=_hash(chunk), institution_code=chunk.institution_code,
+                request_hash=S.request_hash(chunk), institution_code=chunk.institution_code,
                 lines_per_episode_max=LINES_PER_EPISODE_MAX, lines=lines,
                 journal={"type": "UPLOAD", "ep": chunk.episode_id, "req": chunk.request_id,
                          "psn": chunk.psn_no, "inst": chunk.institution_code,

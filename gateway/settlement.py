@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from google.protobuf.message import Message
 
 from claims.v1 import claims_pb2 as pb
 from gateway.domain import Institution, Member
@@ -47,9 +48,11 @@ ACCUMULATOR_INPUTS = {
 }
 
 
-def request_hash(req: pb.SettleRequest) -> str:
+def request_hash(request: Message) -> str:
     """Hash of the canonical request: equal content, equal hash (idempotency, DOMAIN.md §3)."""
-    return hashlib.blake2b(req.SerializeToString(deterministic=True), digest_size=16).hexdigest()
+    return hashlib.blake2b(
+        request.SerializeToString(deterministic=True), digest_size=16
+    ).hexdigest()
 
 
 def gate_reason(
