@@ -4,8 +4,11 @@
 
 It uses only the wire contract (``claims.v1`` stubs) and talks to the demo data
 that ``make run`` seeds: member 31010000000000 (EMP active, current bucket
-500.00, prior bucket 2,000.00) at pharmacy P31010001. Run it twice: the second
-run is a new request id, so it settles again; pass ``--request-id`` to replay.
+500.00, prior bucket 2,000.00) at pharmacy P31010001. Each run is a new request
+id and a new prescription. Run it again the same day to see the abuse checks: the
+drugs dispensed with a days' supply are refused as REFILL_TOO_SOON. ``--request-id``
+replays an earlier request (the stored answer, marked as a replay), and
+``--prescription`` with an earlier number shows DUPLICATE_CHARGE.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def yuan(fen: int) -> str:
     return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
 
 
-def basket(service_date: str) -> list[pb.FeeLine]:
+def basket(service_date: str, prescription_no: str) -> list[pb.FeeLine]:
     rows = [  # item code, unit price (fen), quantity, days supply
         ("D0001", 1250, 2, 3),  # amoxicillin, class A
         ("D0002", 3680, 1, 3),  # cefuroxime, class B (10% pay-first)
@@ -35,7 +38,7 @@ def basket(service_date: str) -> list[pb.FeeLine]:
     return [
         pb.FeeLine(feedetl_sn=i, item_code=code, unit_price_fen=price, quantity=qty,
                    amount_fen=price * qty, days_supply=days, service_date=service_date,
-                   prescription_no="RX20261122001")
+                   prescription_no=prescription_no)
         for i, (code, price, qty, days) in enumerate(rows, start=1)
     ]
 
@@ -47,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--psn-no", default="31010000000000")
     p.add_argument("--card-no", default="K310100000000")
     p.add_argument("--request-id", default="")
+    p.add_argument("--prescription", default="", help="prescription number (default: new)")
     p.add_argument("--ca", default="", help="mutual TLS: CA of the gateway's certificate")
     p.add_argument("--cert", default="", help="mutual TLS: this pharmacy's certificate")
     p.add_argument("--key", default="", help="mutual TLS: this pharmacy's key")
@@ -56,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     request_id = args.request_id or (
         f"{args.institution}{dt.datetime.now():%Y%m%d%H%M%S}{dt.datetime.now():%f}"
     )
+    prescription = args.prescription or f"RX{request_id[-14:]}"
     req = pb.SettleRequest(
         request_id=request_id, institution_code=args.institution, psn_no=args.psn_no,
         setting=pb.PHARMACY, card_no=args.card_no, service_date=today, use_account=True,
-        lines=basket(today), operator_id="demo-operator", terminal_id="demo-pos-1",
+        lines=basket(today, prescription), operator_id="demo-operator",
+        terminal_id="demo-pos-1",
     )
     if args.ca:
         creds = grpc.ssl_channel_credentials(
