@@ -218,13 +218,7 @@ def _zen_input(engine: Engine, row: list[int], lines: list[list[int]]) -> dict[s
                 "pre_bp": it.preselfpay_bp,
             }
         )
-    cohort = engine.cohort_name(
-        row[m.CI_SCHEME],
-        row[m.CI_PERSON_TYPE],
-        row[m.CI_BIRTH_DAY],
-        row[m.CI_WORK_START_DAY],
-        row[m.CI_RETIRE_DAY],
-    )
+    cohort = engine.cohort_of(row)
     return {
         "cohort": cohort,
         "level": row[m.CI_INST_LEVEL],

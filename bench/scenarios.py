@@ -158,20 +158,26 @@ def _check(ctx: Ctx, resp: pb.SettlementResponse, req: pb.SettleRequest) -> None
         ctx.rec.violation(f"{req.request_id}: response for member {resp.psn_no}")
 
 
-async def pharmacy(ctx: Ctx, intended_s: float) -> str:
+def _pharmacy_request(ctx: Ctx) -> pb.SettleRequest:
+    """A point-of-sale basket at a random pharmacy, for one member of the pool."""
     m = ctx.member()
     assert m is not None
     inst = PHARMACIES[int(ctx.rng.random() * len(PHARMACIES))]
     rid = ctx.request_id(inst)
-    req = pb.SettleRequest(
+    return pb.SettleRequest(
         request_id=rid, institution_code=inst, psn_no=m.psn_no, setting=pb.PHARMACY,
         card_no=m.card_no, service_date=ctx.today.isoformat(),
         use_account=ctx.rng.random() < 0.9, lines=pharmacy_basket(ctx, m, f"RX{rid[-12:]}"),
         operator_id="bench", terminal_id=f"pos-{int(ctx.rng.random() * 40)}",
     )
+
+
+async def pharmacy(ctx: Ctx, intended_s: float) -> str:
+    req = _pharmacy_request(ctx)
+    rid, inst = req.request_id, req.institution_code
     resp, code = await _settle(ctx, "pharmacy/Settle", req, intended_s)
     if code == grpc.StatusCode.OK and resp is not None and resp.status == pb.SETTLED:
-        ctx.recent.append((rid, resp.settlement_id, m.psn_no, inst))
+        ctx.recent.append((rid, resp.settlement_id, req.psn_no, inst))
         if ctx.rng.random() < ctx.retry_share:  # the POS did not see the answer: re-send
             again, code2 = await _settle(ctx, "pharmacy/Settle(replay)", req, ctx.clock())
             if code2 == grpc.StatusCode.OK and again is not None:
@@ -185,16 +191,8 @@ async def pharmacy(ctx: Ctx, intended_s: float) -> str:
 async def pharmacy_quote(ctx: Ctx, intended_s: float) -> str:
     """The pharmacy basket as a PreSettle: the same work as Settle without the commit,
     so pharmacy vs pharmacy_quote measures what the commit path costs."""
-    m = ctx.member()
-    assert m is not None
-    inst = PHARMACIES[int(ctx.rng.random() * len(PHARMACIES))]
-    rid = ctx.request_id(inst)
-    req = pb.SettleRequest(
-        request_id=rid, institution_code=inst, psn_no=m.psn_no, setting=pb.PHARMACY,
-        card_no=m.card_no, service_date=ctx.today.isoformat(),
-        use_account=ctx.rng.random() < 0.9, lines=pharmacy_basket(ctx, m, f"RX{rid[-12:]}"),
-        operator_id="bench", terminal_id=f"pos-{int(ctx.rng.random() * 40)}",
-    )
+    req = _pharmacy_request(ctx)
+    rid = req.request_id
     resp, code = await _call(ctx, "pharmacy/PreSettle", ctx.stub.PreSettle, req, intended_s)
     if code == grpc.StatusCode.OK and resp is not None:
         _check(ctx, resp, req)

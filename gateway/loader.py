@@ -44,6 +44,7 @@ from redis.exceptions import RedisError
 from gateway.config import Config
 from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
 from gateway.store import Store, member_key
+from rules_compiled.catalogue import CATALOGUE_COLUMNS
 from rules_compiled.model import (
     EPOCH,
     NONE,
@@ -105,22 +106,6 @@ INSTITUTION_COLUMNS: tuple[str, ...] = (
     "region",
     "status",
     "suspended_practitioners",
-)
-CATALOGUE_COLUMNS: tuple[str, ...] = (
-    "code",
-    "name",
-    "kind",
-    "item_class",
-    "price_cap_fen",
-    "preselfpay_bp",
-    "sex",
-    "age_min",
-    "age_max",
-    "settings",
-    "supply_class",
-    "override_bp_emp",
-    "override_bp_res",
-    "chronic_disease",
 )
 
 # List separators inside one field (documented in docs/csv-formats.md).

@@ -242,10 +242,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             refusal_reason=reason or "",
             scheme=int(m.scheme),
             person_type=int(m.person_type),
-            cohort=ref.engine.cohort_name(
-                int(m.scheme), int(m.person_type), int(row[M.CI_BIRTH_DAY]),
-                int(row[M.CI_WORK_START_DAY]), int(row[M.CI_RETIRE_DAY]),
-            ),
+            cohort=ref.engine.cohort_of(row),
             member_status=int(m.status),
             card_status=int(m.card_status),
             assistance=int(m.assistance),
@@ -524,18 +521,23 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             expected_request_id=expected_request_id,
         )
         status = out[0]
-        if status in ("OK", "ALREADY", "REPLAY"):
+        if status in ("OK", "ALREADY"):  # the script answers the reversal's id, balances, time
+            rev_id, cur, pri, at = out[1:5]
+        elif status == "REPLAY":  # a repeated reversal request: read what the first one did
             fresh = await self.store.settlement_record(settlement_id)
             assert fresh is not None
-            original = pb.SettlementResponse.FromString(fresh["resp"])
+            rev_id, cur, pri, at = (fresh.get(k, b"").decode() for k in
+                                    ("rev", "rev_cur", "rev_pri", "rev_at"))
+        if status in ("OK", "ALREADY", "REPLAY"):
+            original = pb.SettlementResponse.FromString(record["resp"])
             return pb.ReversalResponse(
-                reversal_id=fresh.get("rev", b"").decode(),
+                reversal_id=rev_id,
                 settlement_id=settlement_id,
                 replay=status != "OK",
                 reversed_amounts=original.amounts,
-                acct_current_balance_fen=int(fresh.get("rev_cur", b"0")),
-                acct_prior_balance_fen=int(fresh.get("rev_pri", b"0")),
-                reversed_at=fresh.get("rev_at", b"").decode(),
+                acct_current_balance_fen=int(cur or 0),
+                acct_prior_balance_fen=int(pri or 0),
+                reversed_at=at,
             )
         if status == "CONFLICT":
             raise AlreadyExists("request_id: already used for a request with different content")

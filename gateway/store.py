@@ -394,6 +394,19 @@ STARTUP_WAIT_S = 120.0  # how long start-up waits for Redis (loading a large AOF
 OP_TIMEOUT_MIN_S = 0.005  # a call is given at least this long
 
 
+def _counted_pairs(fields: Mapping[str, Any]) -> list[Any]:
+    """A script's counted group of (field, value) pairs: n, then n x (field, value)."""
+    out: list[Any] = [len(fields)]
+    for name, value in fields.items():
+        out += [name, value]
+    return out
+
+
+def _strings(reply: Sequence[Any]) -> list[str]:
+    """A script's reply as strings."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in reply]
+
+
 def _script(name: str) -> str:
     return resources.files("gateway").joinpath("scripts", name).read_text()
 
@@ -675,10 +688,9 @@ class Store:
         episode_id = record.get("ep", b"").decode()
         args: list[Any] = [
             request_hash, IDEMPOTENCY_TTL_S, reversal_id, institution_code, today_day,
-            window_days, reversed_at, request_id, expected_request_id, psn_no, len(journal),
+            window_days, reversed_at, request_id, expected_request_id, psn_no,
+            *_counted_pairs(journal),
         ]
-        for name, value in journal.items():
-            args += [name, value]
         out = await self._bounded("reverse", self._reverse(
             keys=[
                 keys.member, keys.fills, keys.dups, keys.idem(request_id),
@@ -689,21 +701,21 @@ class Store:
             ],
             args=args,
         ))
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+        return _strings(out)
 
     async def tombstone(
         self, psn_no: str, original_request_id: str, *, request_id: str, request_hash: str,
         institution_code: str, journal: dict[str, str | int],
     ) -> list[str]:
         keys = MemberKeys.of(psn_no)
-        args: list[Any] = [request_hash, IDEMPOTENCY_TTL_S, institution_code, len(journal)]
-        for name, value in journal.items():
-            args += [name, value]
+        args: list[Any] = [
+            request_hash, IDEMPOTENCY_TTL_S, institution_code, *_counted_pairs(journal)
+        ]
         out = await self._bounded("tombstone", self._tombstone(
             keys=[keys.idem(original_request_id), keys.idem(request_id), keys.journal],
             args=args,
         ))
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+        return _strings(out)
 
     async def admit(
         self, psn_no: str, *, request_id: str, request_hash: str, episode_id: str,
@@ -713,15 +725,14 @@ class Store:
         keys = MemberKeys.of(psn_no)
         args: list[Any] = [
             request_hash, IDEMPOTENCY_TTL_S, episode_id, institution_code, admission_day,
-            diagnosis_code, referral, int(emergency), readmission_days, psn_no, len(journal),
+            diagnosis_code, referral, int(emergency), readmission_days, psn_no,
+            *_counted_pairs(journal),
         ]
-        for name, value in journal.items():
-            args += [name, value]
         out = await self._bounded("admit", self._admit(
             keys=[keys.member, keys.idem(request_id), keys.episode(episode_id), keys.journal],
             args=args,
         ))
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+        return _strings(out)
 
     async def discharge(
         self, psn_no: str, episode_id: str, *, request_id: str, request_hash: str,
@@ -731,15 +742,13 @@ class Store:
         keys = MemberKeys.of(psn_no)
         args: list[Any] = [
             request_hash, IDEMPOTENCY_TTL_S, institution_code, discharge_day, order_day,
-            diagnosis_code, psn_no, len(journal),
+            diagnosis_code, psn_no, *_counted_pairs(journal),
         ]
-        for name, value in journal.items():
-            args += [name, value]
         out = await self._bounded("discharge", self._discharge(
             keys=[keys.member, keys.idem(request_id), keys.episode(episode_id), keys.journal],
             args=args,
         ))
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+        return _strings(out)
 
     async def upload_lines(
         self, psn_no: str, episode_id: str, *, request_id: str, request_hash: str,
@@ -754,15 +763,13 @@ class Store:
         ]
         for sn, body, amount_fen in lines:
             args += [sn, body, amount_fen]
-        args.append(len(journal))
-        for name, value in journal.items():
-            args += [name, value]
+        args += _counted_pairs(journal)
         out = await self._bounded("upload", self._upload(
             keys=[keys.episode(episode_id), keys.episode_lines(episode_id),
                   keys.idem(request_id), keys.journal],
             args=args,
         ))
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in out]
+        return _strings(out)
 
     async def read_abuse_state(
         self, keys: MemberKeys, fill_items: Sequence[str], dup_keys: Sequence[str]

@@ -69,7 +69,7 @@ DEMO_CATALOGUE: tuple[CatalogueItem, ...] = (
     CatalogueItem("N-COSM", "face cream", ItemKind.NON_MEDICAL, ItemClass.C),
 )
 
-_CSV_COLUMNS = (
+CATALOGUE_COLUMNS: tuple[str, ...] = (  # docs/csv-formats.md
     "code",
     "name",
     "kind",
@@ -89,7 +89,7 @@ _CSV_COLUMNS = (
 
 def load_catalogue_csv(path: str | Path) -> list[CatalogueItem]:
     """Read a catalogue CSV in the format of ``claimgate load catalogue``
-    (docs/csv-formats.md; columns as ``_CSV_COLUMNS``, empty = default).
+    (docs/csv-formats.md; columns as ``CATALOGUE_COLUMNS``, empty = default).
 
     ``kind``, ``item_class``, ``sex``, ``supply_class`` are enum names; ``settings``
     is a ``|``-separated list of setting names (empty: every setting). This reader

@@ -141,13 +141,7 @@ def _explain(claim_path: str, policy_path: str, catalogue_path: str | None) -> i
     doc = json.loads(Path(claim_path).read_text(encoding="utf-8"))
     row, lines = build_claim(doc, engine.item_index, engine.disease_id, engine.diagnosis_flags)
     out, line_out, trace = evaluate(policy, items, row, lines)
-    cohort = engine.cohort_name(
-        row[m.CI_SCHEME],
-        row[m.CI_PERSON_TYPE],
-        row[m.CI_BIRTH_DAY],
-        row[m.CI_WORK_START_DAY],
-        row[m.CI_RETIRE_DAY],
-    )
+    cohort = engine.cohort_of(row)
     print(f"policy {policy.version}; member cohort {cohort or '-'}")
     for n, step in enumerate(trace, start=1):
         print(f"{n:3d}. {step}")

@@ -90,6 +90,16 @@ class Engine:
         g = self.policy.group_of(scheme, person_type, birth_day, work_start_day, retire_day)
         return self.policy.groups[s][g] if g >= 0 else ""
 
+    def cohort_of(self, claim_row: Sequence[int] | Int64Array) -> str:
+        """:meth:`cohort_name` of the member in a claim row (CI_* columns)."""
+        return self.cohort_name(
+            int(claim_row[m.CI_SCHEME]),
+            int(claim_row[m.CI_PERSON_TYPE]),
+            int(claim_row[m.CI_BIRTH_DAY]),
+            int(claim_row[m.CI_WORK_START_DAY]),
+            int(claim_row[m.CI_RETIRE_DAY]),
+        )
+
     def remaining(self, claim_row: Sequence[int] | Int64Array) -> dict[str, int]:
         """What the member has left this year, for the eligibility query (1101).
 

@@ -7,10 +7,7 @@ own load, so the faults of earlier tests do not disturb later checks.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +20,12 @@ from redis import Redis
 from bench.population import write_members_csv
 from gateway.cli import main as claimgate
 from gateway.redis_server import RedisServer
-from tests.integration.harness import worker_pids_from_log
-from tests.integration.test_serving import health_status, wait_for
-from tests.integration.test_workers import free_port
+from tests.integration.harness import (
+    health_status,
+    served_process,
+    wait_for,
+    worker_pids_from_log,
+)
 
 POPULATION = 400
 SEED = 20260101
@@ -65,30 +65,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     csv_path = tmp / "members.csv"
     write_members_csv(csv_path, POPULATION, SEED)
     assert claimgate(["load", "members", str(csv_path), "--redis-url", server.url]) == 0
-    port = free_port()
     log = tmp / "gateway.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--redis-url", server.url,
-             "--workers", "2", "--listen", f"127.0.0.1:{port}", "--plaintext",
-             "--grace-s", "5"],
-            stdout=out, stderr=subprocess.STDOUT,
-            # The end-of-run check reads every member and settlement through the gateway,
-            # 32 calls at a time: its reads get room; Settle keeps its 200 ms budget.
-            env={**os.environ,
-                 "CLAIMGATE_BUDGETS_MS": "CheckEligibility=5000,GetSettlement=5000"},
-        )
-    s = Stack(server, proc, f"127.0.0.1:{port}", log)
     try:
-        s.wait_serving()
-        wait_for(lambda: len(s.worker_pids()) == 2, "two workers", 60)
-        yield s
+        # The end-of-run check reads every member and settlement through the gateway,
+        # 32 calls at a time: its reads get room; Settle keeps its 200 ms budget.
+        with served_process(
+            server.url, log, args=["--grace-s", "5"],
+            budgets_ms="CheckEligibility=5000,GetSettlement=5000",
+        ) as (proc, address):
+            yield Stack(server, proc, address, log)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         server.stop()

@@ -34,7 +34,7 @@ from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.validate import today
 from tests.faults.conftest import POPULATION, SEED, Stack
-from tests.integration.test_serving import wait_for
+from tests.integration.harness import wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -7,16 +7,25 @@ client; nothing is mocked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import grpc
 import redis
 import uvloop
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.budget import DEFAULT_BUDGETS_MS
 from gateway.config import Config
@@ -238,3 +247,61 @@ def worker_pids_from_log(log: Path) -> list[int]:
     for index, pid in started:
         latest[index] = int(pid)
     return [p for p in latest.values() if Path(f"/proc/{p}").exists()]
+
+
+def wait_for(predicate: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
+    """Poll a state, bounded: the tests wait for states, never for durations."""
+    end = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def health_status(channel: grpc.Channel) -> int:
+    """The gateway's health status on a channel; -1 when it does not answer."""
+    try:
+        return int(health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="claims.v1.ClaimGateway"), timeout=2).status)
+    except grpc.RpcError:
+        return -1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served_process(
+    redis_url: str, log: Path, *, args: Sequence[str] = (), budgets_ms: str = "",
+    workers: int = 2,
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`claimgate serve --workers N --plaintext` as a real process tree on a free port:
+    yields (process, address) once it is SERVING with every worker started, and stops it
+    (SIGTERM, then kill) on exit."""
+    port = free_port()
+    env = {**os.environ, "CLAIMGATE_BUDGETS_MS": budgets_ms} if budgets_ms else None
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--redis-url", redis_url,
+             "--workers", str(workers), "--listen", f"127.0.0.1:{port}", "--plaintext",
+             *args],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    address = f"127.0.0.1:{port}"
+    try:
+        with grpc.insecure_channel(address) as ch:
+            wait_for(lambda: health_status(ch) == health_pb2.HealthCheckResponse.SERVING,
+                     "workers SERVING", 60)
+        wait_for(lambda: len(worker_pids_from_log(log)) == workers, "every worker", 60)
+        yield proc, address
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

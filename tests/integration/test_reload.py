@@ -19,8 +19,8 @@ from gateway.redis_server import RedisServer
 from gateway.store import Store
 from rules_compiled import REFERENCE_POLICY_PATH
 from rules_compiled.policy import compile_policy
-from tests.integration.harness import base_member, put_members
-from tests.integration.test_serving import claim, own_redis, start_gateway, wait_for
+from tests.integration.harness import base_member, put_members, wait_for
+from tests.integration.test_serving import claim, own_redis, start_gateway
 
 _ = own_redis  # fixture
 _n = itertools.count()

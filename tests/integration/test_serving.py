@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import grpc
 import orjson
 import pytest
 import redis
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
@@ -32,21 +31,14 @@ from tests.integration.harness import (
     RELAXED_BUDGETS_MS,
     GatewayThread,
     base_member,
+    health_status,
     put_members,
     put_reference,
     snapshot,
+    wait_for,
 )
 
 _seq = itertools.count(1)
-
-
-def wait_for(predicate: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
-    """Poll a state, bounded: the tests wait for states, never for durations."""
-    end = time.monotonic() + limit_s
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def claim(m, inst: str = PHARMACY.code, rx: str | None = None) -> pb.SettleRequest:  # type: ignore[no-untyped-def]
@@ -76,14 +68,6 @@ def start_gateway(server: RedisServer, **config: object) -> GatewayThread:
     for k, v in config.items():
         setattr(cfg, k, v)
     return GatewayThread(cfg).start()
-
-
-def health_status(channel: grpc.Channel) -> int:
-    try:
-        return int(health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service="claims.v1.ClaimGateway"), timeout=2).status)
-    except grpc.RpcError:
-        return -1
 
 
 def test_budget_spent_before_the_commit_commits_nothing(own_redis: RedisServer) -> None:

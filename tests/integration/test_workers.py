@@ -8,9 +8,7 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -23,26 +21,22 @@ import grpc
 import orjson
 import pytest
 import redis
-from grpc_health.v1 import health_pb2
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.redis_server import RedisServer
 from tests.integration.harness import (
     base_member,
+    free_port,
     put_members,
     put_reference,
+    served_process,
+    wait_for,
     worker_pids_from_log,
 )
-from tests.integration.test_serving import claim, health_status, wait_for
+from tests.integration.test_serving import claim
 
 _seq = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -69,30 +63,15 @@ def served(tmp_path: Path) -> Iterator[tuple[Served, redis.Redis]]:
     server = RedisServer(tmp_path / "redis").start()
     r = redis.Redis.from_url(server.url)
     put_reference(r)
-    port, metrics_port = free_port(), free_port()
+    metrics_port = free_port()
     log = tmp_path / "gateway.log"
-    env = {**os.environ, "CLAIMGATE_BUDGETS_MS": "Settle=20000,CheckEligibility=20000"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--redis-url", server.url,
-             "--workers", "2", "--listen", f"127.0.0.1:{port}", "--plaintext",
-             "--metrics-port", str(metrics_port), "--grace-s", "20"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )
-    s = Served(proc, f"127.0.0.1:{port}", metrics_port, log)
     try:
-        with grpc.insecure_channel(s.address) as ch:
-            wait_for(lambda: health_status(ch) == health_pb2.HealthCheckResponse.SERVING,
-                     "workers SERVING", 60)
-        wait_for(lambda: len(s.worker_pids()) == 2, "two workers")
-        yield s, r
+        with served_process(
+            server.url, log, args=["--metrics-port", str(metrics_port), "--grace-s", "20"],
+            budgets_ms="Settle=20000,CheckEligibility=20000",
+        ) as (proc, address):
+            yield Served(proc, address, metrics_port, log), r
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
         r.close()
         server.stop()
 
