@@ -430,8 +430,13 @@ class Store:
     @classmethod
     def from_url(cls, url: str, *, cluster: bool = False, **kwargs: Any) -> Store:
         """A client that fails fast: no retries with back-off inside redis-py (the
-        gateway answers UNAVAILABLE and the client retries with the same request id)."""
-        kwargs.setdefault("socket_connect_timeout", 0.25)
+        gateway answers UNAVAILABLE and the client retries with the same request id).
+
+        The claim path runs on the fast client, whose connect timeout is 0.25 s; the
+        redis-py client serves reference data, admin tools and exports (which open many
+        connections at once) and the health probe (bounded by its own timeout), so it
+        gets an ordinary connect timeout."""
+        kwargs.setdefault("socket_connect_timeout", 2.0)
         fast = FastRedis(url, cluster=cluster)
         if cluster:
             return cls(RedisCluster.from_url(url, **kwargs), fast)
