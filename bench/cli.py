@@ -11,13 +11,17 @@
 ``run`` and ``step`` drive a running gateway whose members are the bench
 population (``--population bench``, loaded with ``claimgate load members``) or
 the demo population (``--population demo``, ``claimgate seed --members N``).
-Reports go to ``--out`` (JSON with HDR histograms, Markdown, PNG for steps);
-live progress to stderr. Exit status: 0 on PASS, 1 on FAIL, 2 on usage errors.
+Reports go to ``--out``: JSON with HDR histograms, Markdown, and a PNG (latency
+against throughput for ``step``, latency by percentile for ``run``); live progress to
+stderr. Replies shed by the gateway's admission (RESOURCE_EXHAUSTED) are reported
+apart, never counted in throughput or latency. Exit status: 0 on PASS, 1 on FAIL,
+2 on usage errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -29,6 +33,11 @@ from bench.runner import Bench, BenchConfig, default_cpus
 from bench.scenarios import parse_mix
 from bench.steps import step_load
 from bench.worker import PhaseSpec
+
+# The gateway's default admission bounds (claimgate serve --inflight-max and
+# --per-institution-inflight-max), assumed when a run is not told the target's own.
+GATEWAY_INFLIGHT_MAX = 32
+GATEWAY_PER_INSTITUTION_INFLIGHT_MAX = 16
 
 
 def _cpus(text: str) -> list[int]:
@@ -62,6 +71,14 @@ def _client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--poisson", action="store_true", help="Poisson arrivals (default constant)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the end-of-run money check (e.g. against the echo server)")
+    p.add_argument("--inflight-max", type=int, default=GATEWAY_INFLIGHT_MAX,
+                   help="the target's claimgate serve --inflight-max (default: the gateway's "
+                        "default, %(default)s; 0: unknown): a closed loop with more --clients "
+                        "measures shedding, and the bench warns")
+    p.add_argument("--per-institution-inflight-max", type=int,
+                   default=GATEWAY_PER_INSTITUTION_INFLIGHT_MAX,
+                   help="the target's claimgate serve --per-institution-inflight-max "
+                        "(default %(default)s; 0: unknown)")
     p.add_argument("--out", type=Path, default=Path("bench-out"))
 
 
@@ -70,7 +87,8 @@ def _bench_config(args: argparse.Namespace) -> BenchConfig:
         target=args.target, population=args.members, pool=args.pool, seed=args.seed,
         procs=args.procs, cpus=_cpus(args.cpus), traits_known=args.population == "bench",
         deadline_s=args.deadline_ms / 1000.0, inpatient_lines=args.inpatient_lines,
-        verify=not args.no_verify,
+        verify=not args.no_verify, inflight_max=args.inflight_max,
+        per_institution_inflight_max=args.per_institution_inflight_max,
     )
 
 
@@ -133,7 +151,13 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
     return {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "target": args.target,
             "population": f"{args.population} ({args.members} members, seed {args.seed})",
             "pool": args.pool, "client_processes": args.procs, "client_cpus": args.cpus,
-            "command": "python -m bench " + " ".join(sys.argv[1:])}
+            "command": command_line(args)}
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as ``python -m bench ...``, however it was invoked (``claimgate bench``
+    passes its arguments after ``bench``)."""
+    return "python -m bench " + shlex.join(getattr(args, "argv", sys.argv[1:]))
 
 
 def cmd_population(args: argparse.Namespace) -> int:
@@ -215,5 +239,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(argv)
     result: int = args.fn(args)
     return result

@@ -11,6 +11,9 @@ LATENCY_US_MIN = 1
 LATENCY_US_MAX = 120_000_000  # two minutes
 SIGNIFICANT_DIGITS = 3
 VIOLATIONS_KEPT_MAX = 200  # examples kept; the count is exact
+# The gateway's admission refuses work beyond its bounds with this status, at once. A shed
+# reply is counted apart: never in throughput, latency histograms or errors.
+SHED_STATUS = "RESOURCE_EXHAUSTED"
 
 
 def new_histogram() -> HdrHistogram:
@@ -26,17 +29,20 @@ class Recorder:
     """What one client process measured in one phase.
 
     Keys are ``scenario`` (the whole transaction, timed from its intended send
-    time) and ``scenario/Rpc`` (each call of a multi-call transaction).
+    time) and ``scenario/Rpc`` (each call of a multi-call transaction). Replies shed
+    by admission (:data:`SHED_STATUS`) go to ``shed`` only.
     """
 
     measuring: bool = True
     histograms: dict[str, HdrHistogram] = field(default_factory=dict)
     statuses: dict[str, Counter[str]] = field(default_factory=dict)
     unexpected: Counter[str] = field(default_factory=Counter)
+    shed: Counter[str] = field(default_factory=Counter)
     lag: HdrHistogram = field(default_factory=new_histogram)
     interval: HdrHistogram = field(default_factory=new_histogram)
     interval_count: int = 0
     interval_errors: int = 0
+    interval_shed: int = 0
     violations: list[str] = field(default_factory=list)
     violation_count: int = 0
 
@@ -48,6 +54,9 @@ class Recorder:
 
     def rpc(self, key: str, latency_s: float, status: str, *, expected: bool) -> None:
         if not self.measuring:
+            return
+        if status == SHED_STATUS:
+            self.shed[key] += 1
             return
         h = self.histograms.get(key)
         if h is None:
@@ -63,17 +72,20 @@ class Recorder:
             return
         self.rpc(scenario, latency_s, outcome, expected=outcome == "OK")
         record_us(self.lag, max(lag_s, 0.0))
+        if outcome == SHED_STATUS:
+            self.interval_shed += 1
+            return
         record_us(self.interval, latency_s)
         self.interval_count += 1
         if outcome != "OK":
             self.interval_errors += 1
 
-    def take_interval(self) -> tuple[int, int, str]:
-        """(count, errors, encoded histogram) since the last call; resets them."""
-        out = (self.interval_count, self.interval_errors,
+    def take_interval(self) -> tuple[int, int, int, str]:
+        """(count, errors, shed, encoded histogram) since the last call; resets them."""
+        out = (self.interval_count, self.interval_errors, self.interval_shed,
                self.interval.encode().decode() if self.interval_count else "")
         self.interval = new_histogram()
-        self.interval_count = self.interval_errors = 0
+        self.interval_count = self.interval_errors = self.interval_shed = 0
         return out
 
     def export(self) -> dict[str, object]:
@@ -82,6 +94,7 @@ class Recorder:
             "histograms": {k: h.encode().decode() for k, h in self.histograms.items()},
             "statuses": {k: dict(c) for k, c in self.statuses.items()},
             "unexpected": dict(self.unexpected),
+            "shed": dict(self.shed),
             "lag": self.lag.encode().decode(),
             "violations": list(self.violations),
             "violation_count": self.violation_count,

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 PERCENTILES = ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms")
+PLOT_PERCENTILES = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99)
+PLOT_TICKS = (0.0, 50.0, 90.0, 99.0, 99.9, 99.99)
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
@@ -23,13 +25,23 @@ def _phase_table(phase: dict[str, Any]) -> list[str]:
         f"client send lag p99 {phase['client']['send_lag_p99_ms']} ms, client CPU "
         + ", ".join(f"{c['cpu_share']:.0%}" for c in phase["client"]["processes"]),
         "",
-        "| scenario | count | rps | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    if phase.get("shed"):
+        out += [f"**Shed**: {phase['shed']} transactions ({phase['shed_rps']}/s) were refused "
+                "by admission (RESOURCE_EXHAUSTED); they are not counted in the throughput "
+                "or the latencies.", ""]
+    out += [f"**WARNING**: {w}" for w in phase.get("warnings", [])]
+    if phase.get("warnings"):
+        out.append("")
+    out += [
+        "| scenario | count | rps | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | shed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for key, s in phase["scenarios"].items():
         errors = ", ".join(f"{k} {v}" for k, v in s["errors_by_status"].items()) or "-"
         out.append(f"| {key} | {s['count']} | {s['throughput_rps']} | "
-                   + " | ".join(str(s[p]) for p in PERCENTILES) + f" | {errors} |")
+                   + " | ".join(str(s[p]) for p in PERCENTILES)
+                   + f" | {errors} | {s.get('shed', 0)} |")
     if phase["client"]["saturated"]:
         out += ["", f"**WARNING**: client processes {phase['client']['saturated']} were "
                 "CPU-saturated; the generator may have limited the throughput."]
@@ -40,11 +52,11 @@ def _steps_table(title: str, steps: dict[str, Any]) -> list[str]:
     out = [f"### {title}", "",
            f"p99 target {steps['p99_target_ms']} ms; maximum sustainable throughput "
            f"**{steps['max_sustainable_rps']}/s**", "",
-           "| offered /s | achieved /s | p50 ms | p99 ms | p99.9 ms | unexpected | ok |",
-           "|---:|---:|---:|---:|---:|---:|---|"]
+           "| offered /s | achieved /s | p50 ms | p99 ms | p99.9 ms | unexpected | shed | ok |",
+           "|---:|---:|---:|---:|---:|---:|---:|---|"]
     for s in steps["steps"]:
         out.append(f"| {s['offered_rps']} | {s['achieved_rps']} | {s['p50_ms']} | "
-                   f"{s['p99_ms']} | {s['p99_9_ms']} | {s['unexpected']} | "
+                   f"{s['p99_ms']} | {s['p99_9_ms']} | {s['unexpected']} | {s.get('shed', 0)} | "
                    f"{'yes' if s['sustained'] else 'no'} |")
     return [*out, ""]
 
@@ -107,13 +119,50 @@ def plot_steps(step_loads: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_percentiles(phases: list[dict[str, Any]], path: Path) -> None:
+    """The latency distribution of each phase's transactions, by percentile (HDR style)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from hdrh.histogram import HdrHistogram
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for phase in phases:
+        for key, s in phase["scenarios"].items():
+            if "/" in key or not s["count"]:
+                continue
+            h = HdrHistogram.decode(s["hdr_histogram"].encode())
+            xs = [1.0 / (1.0 - p / 100.0) for p in PLOT_PERCENTILES]
+            ys = [h.get_value_at_percentile(p) / 1000.0 for p in PLOT_PERCENTILES]
+            label = key if len(phases) == 1 else f"{phase['phase']}: {key}"
+            ax.plot(xs, ys, marker=".", label=f"{label} ({s['throughput_rps']}/s)")
+    ax.set_xscale("log")
+    ax.set_xticks([1.0 / (1.0 - p / 100.0) for p in PLOT_TICKS])
+    ax.set_xticklabels([f"p{p:g}" for p in PLOT_TICKS])
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency from intended send time (ms)")
+    ax.grid(True, which="both", alpha=0.3)
+    if ax.lines:
+        ax.legend()
+    ax.set_title("Latency by percentile (shed replies excluded)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_all(report: dict[str, Any], out_dir: Path, stem: str = "report") -> list[Path]:
+    """JSON and Markdown; the PNG: latency against throughput when the report has step
+    loads, else the latency distribution of its phases."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.json", out_dir / f"{stem}.md"]
     write_json(report, paths[0])
     paths[1].write_text(markdown(report) + "\n", encoding="utf-8")
+    png = out_dir / f"{stem}.png"
     if report.get("step_loads"):
-        png = out_dir / f"{stem}.png"
         plot_steps(report["step_loads"], png)
+        paths.append(png)
+    elif report.get("phases"):
+        plot_percentiles(report["phases"], png)
         paths.append(png)
     return paths

@@ -15,12 +15,13 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from hdrh.histogram import HdrHistogram
 
 from bench.population import traits_of
 from bench.recorder import new_histogram
+from bench.scenarios import institutions_of
 from bench.worker import PhaseSpec, Worker, WorkerConfig, handle, process_main
 
 CPU_SATURATED = 0.9  # share of one core above which a client process is the bottleneck
@@ -42,6 +43,11 @@ class BenchConfig:
     inpatient_lines: tuple[int, int] = (200, 5000)
     chunk_lines: int = 500
     verify: bool = True
+    # The target's admission bounds (claimgate serve --inflight-max and
+    # --per-institution-inflight-max); 0 = unknown. A closed loop with more clients
+    # than these measures shedding, not capacity, and the bench says so.
+    inflight_max: int = 0
+    per_institution_inflight_max: int = 0
 
 
 def percentiles_ms(h: HdrHistogram) -> dict[str, float]:
@@ -63,6 +69,7 @@ def merge_phase(results: list[dict[str, Any]]) -> dict[str, Any]:
     hists: dict[str, HdrHistogram] = {}
     statuses: dict[str, dict[str, int]] = {}
     unexpected: dict[str, int] = {}
+    shed: dict[str, int] = {}
     lag = new_histogram()
     violations: list[str] = []
     violation_count = 0
@@ -80,23 +87,31 @@ def merge_phase(results: list[dict[str, Any]]) -> dict[str, Any]:
                 dst[s] = dst.get(s, 0) + n
         for k, n in r["unexpected"].items():
             unexpected[k] = unexpected.get(k, 0) + n
+        for k, n in r.get("shed", {}).items():
+            shed[k] = shed.get(k, 0) + n
         lag.add(HdrHistogram.decode(r["lag"].encode()))
         violations += r["violations"]
         violation_count += r["violation_count"]
+    def rate(n: int) -> float:
+        return round(n / wall_s, 1) if wall_s > 0 else 0.0
+
     keys: dict[str, Any] = {}
-    for k in sorted(hists):
-        h = hists[k]
+    for k in sorted(hists.keys() | shed.keys()):
+        h = hists.setdefault(k, new_histogram())
         count = h.get_total_count()
         keys[k] = {
-            "count": count,
-            "throughput_rps": round(count / wall_s, 1) if wall_s > 0 else 0.0,
+            "count": count,  # answered, shed replies excluded
+            "throughput_rps": rate(count),
             **percentiles_ms(h),
             "errors_by_status": {s: n for s, n in statuses.get(k, {}).items() if s != "OK"},
             "unexpected": unexpected.get(k, 0),
+            "shed": shed.get(k, 0),
+            "shed_rps": rate(shed.get(k, 0)),
             "hdr_histogram": h.encode().decode(),
         }
     flows = {k: v for k, v in keys.items() if "/" not in k}
     total = sum(v["count"] for v in flows.values())
+    shed_total = sum(v["shed"] for v in flows.values())
     all_flows = new_histogram()
     for k in flows:
         all_flows.add(hists[k])
@@ -110,8 +125,10 @@ def merge_phase(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "phase": results[0]["phase"],
         "offered_rate_rps": round(sum(r["offered_rate_per_s"] for r in results), 1),
-        "achieved_rps": round(total / wall_s, 1) if wall_s > 0 else 0.0,
+        "achieved_rps": rate(total),
         "requests": total,
+        "shed": shed_total,
+        "shed_rps": rate(shed_total),
         "unexpected_errors": sum(v["unexpected"] for v in flows.values()),
         "wall_s": round(wall_s, 3),
         "all": {**percentiles_ms(all_flows), "count": total} if total else {},
@@ -120,15 +137,17 @@ def merge_phase(results: list[dict[str, Any]]) -> dict[str, Any]:
                    "send_lag_p99_ms": lag_p99_ms},
         "violations": violations[:50],
         "violation_count": violation_count,
+        "warnings": [],
     }
 
 
 class Bench:
     """Client processes for one target; use as a context manager."""
 
-    def __init__(self, cfg: BenchConfig, log: TextIO | None = sys.stderr) -> None:
+    def __init__(self, cfg: BenchConfig,
+                 log: TextIO | Literal["stderr"] | None = "stderr") -> None:
         self.cfg = cfg
-        self.log = log
+        self.log = sys.stderr if log == "stderr" else log  # the stream of now, not of import
         self.run_tag = time.strftime("%y%m%d%H%M%S") + uuid.uuid4().hex[:4]
         self._procs: list[Any] = []
         self._conns: list[Any] = []
@@ -136,7 +155,7 @@ class Bench:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._progress_q: Any = None
         self._last_progress = 0.0
-        self._interval: dict[int, tuple[int, int, str]] = {}
+        self._interval: dict[int, tuple[int, int, int, str]] = {}
 
     # --- set-up -----------------------------------------------------------------------
     def _worker_configs(self) -> list[WorkerConfig]:
@@ -243,16 +262,45 @@ class Bench:
                      else f"closed loop {spec.clients} clients")
                   + (f", {spec.duration_s:.0f} s" if spec.duration_s else f", {spec.count} req")
                   + (f" after {spec.warmup_s:.0f} s warm-up" if spec.warmup_s else ""))
+        warnings = self.shedding_warnings(spec)
+        for w in warnings:
+            self._say(f"WARNING: {w}")
         merged = merge_phase(self._all(("phase", share)))
+        merged["warnings"] = warnings
         a = merged["all"]
         self._say(f"phase {spec.name} done: {merged['achieved_rps']:.0f}/s, "
                   f"p50 {a.get('p50_ms', 0):.2f} ms, p99 {a.get('p99_ms', 0):.2f} ms, "
                   f"unexpected {merged['unexpected_errors']}, violations "
-                  f"{merged['violation_count']}")
+                  f"{merged['violation_count']}"
+                  + (f", shed {merged['shed']} ({merged['shed_rps']:.0f}/s, not in the "
+                     "throughput)" if merged["shed"] else ""))
         for w in merged["client"]["saturated"]:
             self._say(f"WARNING: client process {w} used >= {CPU_SATURATED:.0%} of a core: "
                       "the generator may be the bottleneck; add --procs or CPUs")
         return merged
+
+    def shedding_warnings(self, spec: PhaseSpec) -> list[str]:
+        """Why a closed loop of ``spec.clients`` would measure the target's shedding."""
+        if not spec.clients:
+            return []
+        out = []
+        bound = self.cfg.inflight_max
+        if bound and spec.clients > bound:
+            out.append(
+                f"closed loop with {spec.clients} clients against an in-flight bound of "
+                f"{bound}: the gateway sheds the excess at once (RESOURCE_EXHAUSTED), so "
+                "this run measures shedding, not capacity; lower --clients or serve with "
+                "a higher --inflight-max (and pass it here)")
+        per_inst = self.cfg.per_institution_inflight_max
+        institutions = institutions_of(spec.mix)
+        if per_inst and institutions and spec.clients > per_inst * len(institutions):
+            out.append(
+                f"closed loop with {spec.clients} clients over {len(institutions)} "
+                f"institutions, at most {per_inst} in flight each: the gateway sheds the "
+                "excess (RESOURCE_EXHAUSTED), so this run measures shedding, not capacity; "
+                "lower --clients or serve with a higher --per-institution-inflight-max "
+                "(and pass it here)")
+        return out
 
     def verify(self) -> dict[str, Any]:
         rs = self._all(("verify",))
@@ -274,19 +322,21 @@ class Bench:
             print(f"[bench] {text}", file=self.log, flush=True)
 
     def _on_progress(self, msg: dict[str, Any]) -> None:
-        self._interval[msg["worker"]] = (msg["count"], msg["errors"], msg["hist"])
+        self._interval[msg["worker"]] = (msg["count"], msg["errors"], msg.get("shed", 0),
+                                         msg["hist"])
         if len(self._interval) >= max(1, self.cfg.procs):
             h = new_histogram()
-            count = errors = 0
-            for c, e, enc in self._interval.values():
-                count, errors = count + c, errors + e
+            count = errors = shed = 0
+            for c, e, sh, enc in self._interval.values():
+                count, errors, shed = count + c, errors + e, shed + sh
                 if enc:
                     h.add(HdrHistogram.decode(enc.encode()))
             self._interval = {}
-            if count:
+            if count or shed:
                 self._say(f"  {msg['phase']} t={msg['elapsed_s']:5.1f}s {count:7d}/s "
                           f"p50 {h.get_value_at_percentile(50) / 1000:7.2f} ms "
-                          f"p99 {h.get_value_at_percentile(99) / 1000:7.2f} ms errors {errors}")
+                          f"p99 {h.get_value_at_percentile(99) / 1000:7.2f} ms errors {errors}"
+                          + (f" shed {shed}" if shed else ""))
 
     def _drain_progress(self) -> None:
         if self._progress_q is None:

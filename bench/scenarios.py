@@ -448,6 +448,17 @@ SCENARIOS: dict[str, Scenario] = {
     "eligibility": eligibility,
     "reversal": reversal, "cancel": cancel, "bad_request": bad_request, "inpatient": inpatient,
 }  # fmt: skip
+# The institutions each scenario sends for (the gateway bounds in-flight work per institution).
+INSTITUTIONS: dict[str, tuple[str, ...]] = {
+    "pharmacy": PHARMACIES, "pharmacy_quote": PHARMACIES, "outpatient": HOSPITALS + CLINICS,
+    "eligibility": PHARMACIES, "reversal": PHARMACIES, "cancel": PHARMACIES,
+    "bad_request": PHARMACIES[2:], "inpatient": HOSPITALS,
+}  # fmt: skip
+
+
+def institutions_of(mix: dict[str, float]) -> set[str]:
+    """Every institution a mix sends for."""
+    return {i for name, w in mix.items() if w > 0 for i in INSTITUTIONS.get(name, ())}
 
 
 def parse_mix(text: str) -> dict[str, float]:

@@ -30,14 +30,17 @@ def step_load(
         phases.append(phase)
         a = phase["all"]
         count = a.get("count", 0)
+        shed = phase.get("shed", 0)  # refused by admission: a rate the target did not sustain
         sustained = (
             count > 0 and a["p99_ms"] <= p99_target_ms
             and phase["achieved_rps"] >= ACHIEVED_SHARE_MIN * rate
             and phase["unexpected_errors"] <= ERROR_SHARE_MAX * count
+            and shed <= ERROR_SHARE_MAX * (count + shed)
         )
         steps.append({"offered_rps": round(rate, 1), "achieved_rps": phase["achieved_rps"],
                       "p50_ms": a.get("p50_ms", 0), "p99_ms": a.get("p99_ms", 0),
                       "p99_9_ms": a.get("p99_9_ms", 0), "unexpected": phase["unexpected_errors"],
+                      "shed": shed,
                       "client_cpu": [c["cpu_share"] for c in phase["client"]["processes"]],
                       "sustained": sustained})
         if sustained:

@@ -1,6 +1,8 @@
 """``python -m bench suite``: the whole measurement, self-contained and reproducible.
 
-1. a private redis-server (temporary directory, AOF ``--appendfsync``), reference
+1. a private redis-server (temporary directory, AOF ``--appendfsync``): the binary the
+   gateway itself would start (``find_redis_server()``: PATH, else the one its package
+   ships), asked of the installed ``gateway`` package in a subprocess; reference
    data with ``claimgate seed --members 0``, the bench population written as CSV
    and loaded with ``claimgate load members`` (subprocesses: no gateway imports);
 2. the ceiling: the echo server pinned to the server CPU, pharmacy Settle driven
@@ -30,6 +32,7 @@ from typing import Any
 
 from bench import h2load
 from bench import report as rpt
+from bench.cli import command_line
 from bench.population import write_members_csv
 from bench.runner import Bench, BenchConfig
 from bench.scenarios import DAY_MIX
@@ -101,6 +104,40 @@ def _process(cmd: list[str], log: Path, what: str) -> Iterator[subprocess.Popen[
                     proc.wait(5)
 
 
+def claimgate_cli() -> list[str]:
+    """The ``claimgate`` of the Python running the bench (its virtualenv's, activated or not)."""
+    script = Path(sys.executable).with_name("claimgate")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "gateway.cli"]
+
+
+def redis_server_binary() -> str:
+    """The redis-server ``make run`` would start: ``gateway.redis_server.find_redis_server``
+    of the installed package, run in a child process (the bench imports no gateway module)."""
+    code = "from gateway.redis_server import find_redis_server as f; print(f())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"no redis-server for the suite: {reason}")
+    return lines[-1]
+
+
+@contextlib.contextmanager
+def private_redis(data_dir: Path, log: Path, appendfsync: str, cpus: str = "") -> Iterator[str]:
+    """A redis-server on a free loopback port with its data in ``data_dir``; yields its URL."""
+    port = _free_port()
+    cmd = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
+           "--dir", str(data_dir), "--save", "", "--appendonly", "yes",
+           "--appendfsync", appendfsync]
+    print(f"[suite] $ {' '.join(cmd)}", file=sys.stderr, flush=True)
+    with _process(_pin(cmd, cpus), log, "redis") as proc:
+        _wait_port(port, proc, "redis-server")
+        yield f"redis://127.0.0.1:{port}/0"
+
+
 def _run(cmd: list[str]) -> None:
     print(f"[suite] $ {' '.join(cmd)}", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
@@ -108,10 +145,12 @@ def _run(cmd: list[str]) -> None:
 
 def _py_spy(pid: int, seconds: int, out: Path) -> dict[str, Any]:
     """Sample the gateway; return the top frames by own time (collapsed stacks)."""
-    if not shutil.which("py-spy"):
+    beside = Path(sys.executable).with_name("py-spy")  # a virtualenv's, activated or not
+    py_spy = str(beside) if beside.is_file() else shutil.which("py-spy")
+    if py_spy is None:
         return {"error": "py-spy not installed (pip install py-spy)"}
     raw = out / "gateway-py-spy.txt"
-    cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
+    cmd = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
            "--format", "raw", "--output", str(raw), "--nonblocking", "--subprocesses"]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds + 60)
     if done.returncode != 0 or not raw.exists():
@@ -132,15 +171,14 @@ def suite(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     server_cpus, client_cpus = args.server_cpus, args.client_cpus
-    claimgate = shutil.which("claimgate") or ""
-    cg = [claimgate] if claimgate else [sys.executable, "-m", "gateway.cli"]
+    cg = claimgate_cli()
     report: dict[str, Any] = {
         "title": "suite", "phases": [], "step_loads": {}, "notes": [],
         "meta": {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpus": os.cpu_count(),
                  "server_cpus": server_cpus, "client_cpus": client_cpus,
                  "members": args.members, "appendfsync": args.appendfsync,
                  "client_processes": args.procs,
-                 "command": "python -m bench " + " ".join(sys.argv[1:])},
+                 "command": command_line(args)},
     }
     cpus = [int(c) for c in client_cpus.split(",")] if client_cpus else []
 
@@ -151,13 +189,7 @@ def suite(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp_s:
         tmp = Path(tmp_s)
         # --- 1. redis, reference data, population --------------------------------------
-        redis_port = _free_port()
-        redis_cmd = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                     "--dir", str(tmp), "--save", "", "--appendonly", "yes",
-                     "--appendfsync", args.appendfsync]
-        url = f"redis://127.0.0.1:{redis_port}/0"
-        with _process(_pin(redis_cmd, args.redis_cpus), out / "redis.log", "redis") as redis_p:
-            _wait_port(redis_port, redis_p, "redis-server")
+        with private_redis(tmp, out / "redis.log", args.appendfsync, args.redis_cpus) as url:
             _run([*cg, "seed", "--members", "0", "--redis-url", url])
             csv_path = tmp / "members.csv"
             t0 = time.perf_counter()
@@ -197,15 +229,17 @@ def suite(args: argparse.Namespace) -> int:
             gw_port = _free_port()
             gw_target = f"127.0.0.1:{gw_port}"
             # Capacity, not shedding, is measured here: bounds above the closed loop's clients.
-            bound = str(max(256, 2 * args.clients))
+            bound = max(256, 2 * args.clients)
             gw_cmd = [*cg, "serve", "--redis-url", url, "--listen", gw_target, "--plaintext",
-                      "--inflight-max", bound, "--per-institution-inflight-max", bound]
+                      "--inflight-max", str(bound), "--per-institution-inflight-max",
+                      str(bound)]
             if args.workers:
                 gw_cmd += ["--workers", str(args.workers)]
             with _process(_pin(gw_cmd, server_cpus), out / "gateway.log", "gateway") as gw_p:
                 _wait_port(gw_port, gw_p, "gateway")
                 _wait_serving(gw_target)
-                with Bench(config(gw_target, True)) as b:
+                with Bench(config(gw_target, True, inflight_max=bound,
+                                  per_institution_inflight_max=bound)) as b:
                     snap = b.snapshot()
                     report["meta"]["members_snapshotted"] = snap["members"]
                     cap = b.phase(PhaseSpec(name="gateway pharmacy closed loop", mix=PHARMACY,

@@ -156,9 +156,9 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), PROGRESS_INTERVAL_S)
             except TimeoutError:
                 pass
-            count, errors, hist = rec.take_interval()
+            count, errors, shed, hist = rec.take_interval()
             self.progress({"worker": self.cfg.worker_id, "phase": phase, "count": count,
-                           "errors": errors, "hist": hist,
+                           "errors": errors, "shed": shed, "hist": hist,
                            "elapsed_s": time.perf_counter() - t0})
 
     async def verify(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ def test_run_report_structure_and_pass(bench_target: BenchTarget, tmp_path: Path
     assert report["correctness"]["verdict"] == "PASS", report["correctness"]
     assert code == 0
     assert (tmp_path / "run.md").read_text().startswith("# Bench report")
+    assert (tmp_path / "run.png").read_bytes().startswith(b"\x89PNG")
     (phase,) = report["phases"]
     assert phase["requests"] == 200
     assert phase["violation_count"] == 0
