@@ -2,7 +2,7 @@
 
     python -m bench population --members 1000000 --out members.csv
     python -m bench run   --target 127.0.0.1:50051 --mix day --rate 500 --duration 30
-    python -m bench run   --target 127.0.0.1:50051 --mix pharmacy --clients 64 --requests 20000
+    python -m bench run   --target 127.0.0.1:50051 --mix pharmacy --clients 32 --requests 20000
     python -m bench step  --target 127.0.0.1:50051 --mix pharmacy --start-rate 200
     python -m bench echo  --listen 127.0.0.1:50060
     python -m bench h2load --target 127.0.0.1:50051
@@ -72,13 +72,13 @@ def _client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-verify", action="store_true",
                    help="skip the end-of-run money check (e.g. against the echo server)")
     p.add_argument("--inflight-max", type=int, default=GATEWAY_INFLIGHT_MAX,
-                   help="the target's claimgate serve --inflight-max (default: the gateway's "
-                        "default, %(default)s; 0: unknown): a closed loop with more --clients "
-                        "measures shedding, and the bench warns")
+                   help="the target's claimgate serve --inflight-max, times its --workers "
+                        "(default: the gateway's default, %(default)s; 0: unknown): a closed "
+                        "loop with more --clients measures shedding, and the bench warns")
     p.add_argument("--per-institution-inflight-max", type=int,
                    default=GATEWAY_PER_INSTITUTION_INFLIGHT_MAX,
-                   help="the target's claimgate serve --per-institution-inflight-max "
-                        "(default %(default)s; 0: unknown)")
+                   help="the target's claimgate serve --per-institution-inflight-max, times "
+                        "its --workers (default %(default)s; 0: unknown)")
     p.add_argument("--out", type=Path, default=Path("bench-out"))
 
 

@@ -181,6 +181,9 @@ def suite(args: argparse.Namespace) -> int:
                  "command": command_line(args)},
     }
     cpus = [int(c) for c in client_cpus.split(",")] if client_cpus else []
+    if args.h2load and not h2load.available():
+        report["notes"].append("h2load was asked for but is not on PATH "
+                               "(apt-get install -y nghttp2-client): no h2load measurements.")
 
     def config(target: str, verify: bool, **kw: Any) -> BenchConfig:
         return BenchConfig(target=target, population=args.members, pool=args.pool,
