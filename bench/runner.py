@@ -92,6 +92,7 @@ def merge_phase(results: list[dict[str, Any]]) -> dict[str, Any]:
         lag.add(HdrHistogram.decode(r["lag"].encode()))
         violations += r["violations"]
         violation_count += r["violation_count"]
+
     def rate(n: int) -> float:
         return round(n / wall_s, 1) if wall_s > 0 else 0.0
 

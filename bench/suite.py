@@ -126,10 +126,12 @@ def redis_server_binary() -> str:
 
 
 @contextlib.contextmanager
-def private_redis(data_dir: Path, log: Path, appendfsync: str, cpus: str = "") -> Iterator[str]:
-    """A redis-server on a free loopback port with its data in ``data_dir``; yields its URL."""
+def private_redis(data_dir: Path, log: Path, appendfsync: str, cpus: str = "",
+                  binary: str | None = None) -> Iterator[str]:
+    """A redis-server (default :func:`redis_server_binary`) on a free loopback port with its
+    data in ``data_dir``; yields its URL."""
     port = _free_port()
-    cmd = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
+    cmd = [binary or redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
            "--dir", str(data_dir), "--save", "", "--appendonly", "yes",
            "--appendfsync", appendfsync]
     print(f"[suite] $ {' '.join(cmd)}", file=sys.stderr, flush=True)
@@ -192,7 +194,9 @@ def suite(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp_s:
         tmp = Path(tmp_s)
         # --- 1. redis, reference data, population --------------------------------------
-        with private_redis(tmp, out / "redis.log", args.appendfsync, args.redis_cpus) as url:
+        binary = report["meta"]["redis_server"] = redis_server_binary()
+        with private_redis(tmp, out / "redis.log", args.appendfsync, args.redis_cpus,
+                           binary) as url:
             _run([*cg, "seed", "--members", "0", "--redis-url", url])
             csv_path = tmp / "members.csv"
             t0 = time.perf_counter()
