@@ -142,6 +142,7 @@ def plot_percentiles(phases: list[dict[str, Any]], path: Path) -> None:
     ax.set_xticklabels([f"p{p:g}" for p in PLOT_TICKS])
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency from intended send time (ms)")
+    ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     if ax.lines:
         ax.legend()
