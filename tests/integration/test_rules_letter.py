@@ -119,3 +119,29 @@ def test_refused_admission_is_a_normal_response(
         admission_date=TODAY.isoformat(), diagnosis_code="I21.0"))
     assert (ep.status, ep.refusal_reason, ep.episode_id) == ("REFUSED", reason, "")
     assert snapshot(r) == before
+
+
+def test_inpatient_claim_is_gated_on_the_discharge_date(
+    stub: pb_grpc.ClaimGatewayStub, r: Client
+) -> None:
+    """§5 step 2: 'For an inpatient claim the service date is the discharge date'. Benefits
+    that start only after the discharge: the admission opens (no benefit-start gate), the
+    claim is refused NOT_YET_COVERED."""
+    m = base_member(benefit_start=TODAY + dt.timedelta(days=1))
+    put_members(r, [m])
+    ep = stub.Admit(pb.AdmitRequest(
+        request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code, psn_no=m.psn_no,
+        card_no=m.card_no, admission_date=(TODAY - dt.timedelta(days=3)).isoformat(),
+        diagnosis_code="I21.0"))
+    assert ep.status == "OPEN"
+    stub.UploadFeeDetails(iter([pb.FeeDetailChunk(
+        request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code, psn_no=m.psn_no,
+        episode_id=ep.episode_id, lines=[line(1, "T-A-DRUG", 10_000)])]))
+    stub.Discharge(pb.DischargeRequest(
+        request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code, psn_no=m.psn_no,
+        episode_id=ep.episode_id, discharge_date=TODAY.isoformat()))
+    quote = stub.PreSettle(pb.SettleRequest(
+        request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code, psn_no=m.psn_no,
+        setting=pb.INPATIENT, card_no=m.card_no, service_date=TODAY.isoformat(),
+        use_account=True, episode_id=ep.episode_id))
+    assert (quote.status, quote.refusal_reason) == (pb.REFUSED, "NOT_YET_COVERED")
