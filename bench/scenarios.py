@@ -399,6 +399,8 @@ async def _inpatient(ctx: Ctx, intended_s: float, index: int) -> str:
                               expect=refused if not ctx.traits_known else frozenset())
     if code != grpc.StatusCode.OK or aresp is None:
         return _outcome(code, refused if not ctx.traits_known else frozenset())
+    if aresp.status == "REFUSED":  # refused by the gate: a normal answer, no episode
+        return "OK" if not ctx.traits_known else "REFUSED"
     episode = aresp.episode_id
     lo, hi = ctx.inpatient_lines
     count = lo if lo >= hi else lo + int(rng.random() * (hi - lo + 1))

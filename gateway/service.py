@@ -633,9 +633,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         )
         if snap is None:
             raise NotFound(f"psn_no: unknown member {request.psn_no!r}")
-        reason = S.gate_reason(snap.member, inst, request.card_no, admission)
-        if reason is not None:
-            raise FailedPrecondition(f"psn_no: admission refused: {reason}")
+        reason = S.gate_reason(snap.member, inst, request.card_no, admission, admission=True)
+        if reason is not None:  # a refused admission is an answer, like a refused claim
+            return pb.EpisodeResponse(status="REFUSED", refusal_reason=reason)
         now = _now()
         episode_id = new_episode_id(snap.keys.partition, admission)
         out = await self.store.admit(

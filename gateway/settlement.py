@@ -56,16 +56,26 @@ def request_hash(request: Message) -> str:
 
 
 def gate_reason(
-    member: Member, institution: Institution, card_no: str, service_date: dt.date
+    member: Member,
+    institution: Institution,
+    card_no: str,
+    service_date: dt.date,
+    *,
+    admission: bool = False,
 ) -> str | None:
-    """The eligibility gate: a reason code refusing the whole claim, or None."""
+    """The eligibility gate: a reason code refusing the whole claim, or None.
+
+    An inpatient claim is gated on its discharge date. An admission is gated on
+    the admission date except for the benefit start: benefits may start during
+    the stay, and the lines dated before the start are not covered (DOMAIN.md §5).
+    """
     if member.status == M.MemberStatus.SUSPENDED:
         return MEMBER_SUSPENDED
     if member.status == M.MemberStatus.TERMINATED:
         return MEMBER_TERMINATED
     if member.status == M.MemberStatus.DECEASED:
         return MEMBER_DECEASED
-    if service_date < member.benefit_start:
+    if service_date < member.benefit_start and not admission:
         return NOT_YET_COVERED
     if card_no != member.card_no or member.card_status != M.CardStatus.ACTIVE:
         return CARD_INVALID
@@ -92,7 +102,9 @@ def plan_claim(
     institution_code: str, lines: Sequence[pb.FeeLine], line_dates: Sequence[dt.date]
 ) -> ClaimPlan:
     days = [M.day_number(d) for d in line_dates]
-    items = sorted({ln.item_code for ln in lines if ln.days_supply > 0})
+    # The refill check applies to every line of a drug with a recorded fill, whether or
+    # not the line states a days supply (DOMAIN.md §6): read the last fill of every item.
+    items = sorted({ln.item_code for ln in lines})
     dups = [
         dup_key(institution_code, ln.item_code, d, ln.prescription_no)
         for ln, d in zip(lines, days, strict=True)
@@ -163,6 +175,7 @@ def claim_row(
     row[M.CI_DISCHARGE_ORDER_DAY] = (
         M.day_number(discharge_order_date) if discharge_order_date else M.NONE
     )
+    row[M.CI_BENEFIT_START_DAY] = M.day_number(member.benefit_start)
     row[M.CI_ACCT_CURRENT] = member.acct_current_fen
     row[M.CI_ACCT_PRIOR] = member.acct_prior_fen
     for name, col in ACCUMULATOR_INPUTS.items():

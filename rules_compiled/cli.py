@@ -106,6 +106,7 @@ def build_claim(
         discharge_order_day=_day(doc.get("discharge_order_date")),
         acct_current=int(doc.get("acct_current_fen", 0)),
         acct_prior=int(doc.get("acct_prior_fen", 0)),
+        benefit_start_day=_day(doc.get("benefit_start_date")),
     )
     row = claim_row(chronic_ids=chronic, **fields)
     for key, v in doc.get("accumulators", {}).items():

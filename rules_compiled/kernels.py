@@ -22,6 +22,7 @@ from .model import (
     CI_ASSISTANCE,
     CI_ASSISTANCE_PAID,
     CI_BANDED_COST,
+    CI_BENEFIT_START_DAY,
     CI_BIRTH_DAY,
     CI_CHRONIC_0,
     CI_DEDUCTIBLE_PAID,
@@ -146,7 +147,7 @@ from .policy import (
     RU_FUND_CAP_FEN,
     RU_N,
     RU_NBANDS,
-    RU_OV_COUNTS_CAP,
+    RU_OV_CAP_FEN,
     RU_PAYMENT,
     RU_REFERRAL,
     RU_SELF_BAND_FEN,
@@ -177,6 +178,7 @@ _R_AGE = 1 << 7
 _R_SETTING = 1 << 8
 _R_NOT_IN_CATALOGUE = 1 << 9
 _R_PRICE_OVER_CAP = 1 << 10
+_R_NOT_YET_COVERED = 1 << 11
 _REJECTING = (1 << 9) - 1
 _N_EXCLUDED = 1 << 0
 _N_FULL = 1 << 1
@@ -224,6 +226,7 @@ def _price_lines(
     sex = c[CI_SEX]
     age = c[CI_AGE_YEARS]
     dod = c[CI_DISCHARGE_ORDER_DAY]
+    bstart = c[CI_BENEFIT_START_DAY]
     err = 0
     for j in range(lo, hi):
         ln = lines[j]
@@ -289,6 +292,11 @@ def _price_lines(
         if reasons & _REJECTING:
             out[LO_STATUS] = _REJECTED
             out[LO_REASONS] = reasons
+            continue
+        if bstart >= 0 and day < bstart:  # before the benefit start: not covered
+            out[LO_FULAMT_OWNPAY] = amount
+            out[LO_REASONS] = _R_NOT_YET_COVERED
+            out[LO_STATUS] = _SELF_PAY
             continue
         inscope = 0
         if item < 0:
@@ -424,46 +432,56 @@ def _claim(
             elif c[CI_REFERRAL] == 2:
                 ref_bp = table[P_REFERRAL_OUT_BP]
         cap_on = cap_fen >= 0
+        pooled_counter = cap_on and rule[RU_CAP_COUNTER] == COUNTER_POOLED
         cap_left = max(0, cap_fen - counter_before) if cap_on else 0
-        counted = 0  # payments counted against the fund cap
-        # referral pay-first on the banded (non-override) in-scope cost
-        pf_norm = _apply_bp(ins_norm, ref_bp)
-        payfirst = pf_norm
+        ov_cap = rule[RU_OV_CAP_FEN]
+        ov_cap_left = max(0, ov_cap - c[CI_POOLED_PAID]) if ov_cap >= 0 else 0
+        # referral pay-first: per line, on each line's in-scope amount
+        pf_norm = 0
+        # item ratio overrides, line by line, outside deductible and bands, and first
+        # against the pooled cap
+        ov_copay = 0
+        ov_counted = 0
+        payfirst = 0
+        for j in range(lo, hi):
+            ins = line_out[j, LO_INSCP]
+            if ins > 0:
+                pf = _apply_bp(ins, ref_bp)
+                ov_bp = items[lines[j, LI_ITEM], ov_col]
+                if ov_bp >= 0:
+                    pay = _apply_bp(ins - pf, max(0, ov_bp - cut))
+                    if ov_cap >= 0:
+                        if pay > ov_cap_left:
+                            pay = ov_cap_left
+                        ov_cap_left -= pay
+                        ov_counted += pay
+                    hifp += pay
+                    payfirst += pf
+                    ov_copay += ins - pf - pay
+                else:
+                    pf_norm += pf
+        payfirst += pf_norm
         net = ins_norm - pf_norm
-        # item ratio overrides, line by line, outside deductible and bands
-        ov_personal = 0
-        ov_counts = cap_on and rule[RU_OV_COUNTS_CAP] != 0
-        if ins_over > 0:
-            for j in range(lo, hi):
-                ins = line_out[j, LO_INSCP]
-                if ins > 0:
-                    ov_bp = items[lines[j, LI_ITEM], ov_col]
-                    if ov_bp >= 0:
-                        pf = _apply_bp(ins, ref_bp)
-                        pay = _apply_bp(ins - pf, max(0, ov_bp - cut))
-                        if ov_counts:
-                            if pay > cap_left:
-                                pay = cap_left
-                            cap_left -= pay
-                            counted += pay
-                        hifp += pay
-                        payfirst += pf
-                        ov_personal += ins - pf - pay
+        if pooled_counter:
+            cap_left = max(0, cap_left - ov_counted)
         o[CO_REFERRAL_PAYFIRST] = payfirst
         band_cost = 0
+        band_pay = 0
+        left_cur = avail_cur
+        left_prior = avail_prior
         if payment == PAY_ACCOUNT_FIRST:
-            # the account pays in-scope cost first: the pay-first part, then the rest
-            acct_in_cur = min(ins_norm, avail_cur)
-            acct_in_prior = min(ins_norm - acct_in_cur, avail_prior)
-            acct_in = acct_in_cur + acct_in_prior
-            pf_by_acct = min(pf_norm, acct_in)
-            left = net - (acct_in - pf_by_acct)
+            # the account pays the in-scope cost less the pay-first, then the band
+            acct_in_cur = min(net, left_cur)
+            left_cur -= acct_in_cur
+            acct_in_prior = min(net - acct_in_cur, left_prior)
+            left_prior -= acct_in_prior
+            left = net - acct_in_cur - acct_in_prior
             band_left = max(0, rule[RU_SELF_BAND_FEN] - c[CI_OUTPATIENT_BAND_USED])
             band_pay = min(left, band_left)
             o[CO_BAND_SELFPAY] = band_pay
             o[CO_D_OUTPATIENT_BAND_USED] = band_pay
             band_cost = left - band_pay
-            burden = (pf_norm - pf_by_acct) + band_pay + (payfirst - pf_norm)
+            burden = band_pay
             pos = 0
         else:
             deductible = 0
@@ -478,7 +496,7 @@ def _claim(
                     o[CO_D_DEDUCTIBLE_PAID] = deductible
             o[CO_DEDUCTIBLE] = deductible
             band_cost = net - deductible
-            burden = payfirst + deductible
+            burden = payfirst + deductible + ov_copay
             pos = c[CI_BANDED_COST] if rule[RU_CUMULATIVE] != 0 else 0
             if rule[RU_CUMULATIVE] != 0:
                 o[CO_D_BANDED_COST] = band_cost
@@ -487,6 +505,7 @@ def _claim(
         band_paid = 0
         over_cap = 0
         capped = False
+        counted = 0  # band payments counted against the fund cap
         for k in range(rule[RU_NBANDS]):
             if rem == 0:
                 break
@@ -528,12 +547,28 @@ def _claim(
             supp += band_paid
         else:
             hifmi += band_paid
-        burden += band_cost - band_paid - above_paid + ov_personal
-        if cap_on:
-            if rule[RU_CAP_COUNTER] == COUNTER_POOLED:
-                o[CO_D_POOLED_PAID] = counted
-            else:
+        burden += band_cost - band_paid - above_paid
+        if pooled_counter:
+            o[CO_D_POOLED_PAID] = ov_counted + counted
+        else:
+            o[CO_D_POOLED_PAID] = ov_counted
+            if cap_on:
                 o[CO_D_OUTPATIENT_FUND_PAID] = counted
+        if payment == PAY_ACCOUNT_FIRST:
+            # after the band the account left pays the pay-first, then the override co-pay;
+            # only what it leaves of them is burden
+            a = min(payfirst, left_cur)
+            b = min(payfirst - a, left_prior)
+            left_cur -= a
+            left_prior -= b
+            acct_in_cur += a
+            acct_in_prior += b
+            burden += payfirst - a - b
+            a = min(ov_copay, left_cur)
+            b = min(ov_copay - a, left_prior)
+            acct_in_cur += a
+            acct_in_prior += b
+            burden += ov_copay - a - b
         # medical assistance on the in-scope personal burden
         bp_assist = 0
         a = c[CI_ASSISTANCE]
@@ -578,6 +613,7 @@ def _claim(
         cap_fen,
         counter_before,
         rule[RU_CAP_COUNTER],
+        rule[RU_OV_CAP_FEN],
         table[P_ASSIST_CAP_FEN],
     )
 
@@ -593,6 +629,7 @@ def _check(
     cap_fen: int,
     counter_before: int,
     counter: int,
+    ov_cap_fen: int,
     assist_cap_fen: int,
 ) -> int:
     """The DOMAIN.md §8 invariants of one claim; returns the number of a broken one, or 0."""
@@ -641,6 +678,8 @@ def _check(
         d = o[CO_D_POOLED_PAID] if counter == COUNTER_POOLED else o[CO_D_OUTPATIENT_FUND_PAID]
         if d > max(0, cap_fen - counter_before):
             return ERR_POOLED_CAP
+    if ov_cap_fen >= 0 and o[CO_D_POOLED_PAID] > max(0, ov_cap_fen - c[CI_POOLED_PAID]):
+        return ERR_POOLED_CAP
     if (
         o[CO_D_ASSISTANCE_PAID] > max(0, assist_cap_fen - c[CI_ASSISTANCE_PAID])
         or o[CO_MAF] != o[CO_D_ASSISTANCE_PAID]

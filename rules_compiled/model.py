@@ -142,6 +142,7 @@ class LineReason(IntFlag):
     RESTRICTED_SETTING = 1 << 8
     NOT_IN_CATALOGUE = 1 << 9
     PRICE_OVER_CAP = 1 << 10
+    NOT_YET_COVERED = 1 << 11  # dated before the member's benefit start: wholly self-paid
 
 
 # Reasons that make a line REJECTED.
@@ -211,8 +212,9 @@ CHRONIC_SLOTS = 8  # registered chronic diseases considered per claim
     CI_BANDED_COST,  # RES cumulative banded cost
     CI_ASSISTANCE_PAID,  # medical assistance paid
     CI_OUTPATIENT_FUND_PAID,  # RES outpatient fund paid (against its yearly cap)
+    CI_BENEFIT_START_DAY,  # the member's benefit start; a line dated before it is not covered
     CI_CHRONIC_0,  # registered chronic disease ids valid on the service day, -1 padded
-) = range(28)
+) = range(29)
 CI_N = CI_CHRONIC_0 + CHRONIC_SLOTS
 
 # --- line input columns (LI_*) --------------------------------------------------

@@ -121,7 +121,7 @@ CH_N = 9
     RU_CAP_COUNTER,
     RU_ABOVE_FUND,  # -1 none
     RU_ABOVE_BP,
-    RU_OV_COUNTS_CAP,
+    RU_OV_CAP_FEN,  # the EMP pooled cap item-override payments count against; -1 none
     RU_NBANDS,
 ) = range(16)
 RU_BAND_FROM = 16
@@ -176,7 +176,9 @@ class Rule:
     fund_cap_counter: int
     above_cap_fund: int  # -1: none
     above_cap_ratio_bp: int
-    overrides_count_against_cap: bool
+    # The annual pooled cap (counter CI_POOLED_PAID) that item-override payments
+    # count against and are limited by, in this setting; -1: none.
+    override_cap_fen: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +397,7 @@ _SETTING_VALUE_KEYS = {
     "above_cap_fund",
     "above_cap_ratio_bp",
     "overrides_count_against_cap",
+    "override_cap_fen",
 }
 _WHEN_SELECTORS = {"cohorts", "levels"}
 _BOX_KEYS = ("birth", "work_start", "retire")
@@ -619,6 +622,26 @@ def _resolve_rule(
         )
     if payment != PAY_ACCOUNT_FIRST and self_band:
         raise ctx.err(kp("self_pay_band_fen"), "only an account-first setting has a self-pay band")
+    # Item overrides count against the pooled cap: `overrides_count_against_cap` uses the
+    # setting's own fund cap (counter "pooled"); `override_cap_fen` names it where the
+    # setting's band fund has no pooled cap (EMP OUTPATIENT).
+    ov_counts = ctx.bool_(
+        vals, "overrides_count_against_cap", src.get("overrides_count_against_cap", path), False
+    )
+    pooled_counter = COUNTER_NAMES[counter_name] == COUNTER_POOLED
+    ov_cap = geti("override_cap_fen", 0) if "override_cap_fen" in vals else -1
+    if ov_cap >= 0 and cap >= 0 and pooled_counter and ov_cap != cap:
+        raise ctx.err(
+            kp("override_cap_fen"), "must equal fund_cap_fen: both are the same pooled cap"
+        )
+    if ov_counts and ov_cap < 0:
+        if cap < 0 or not pooled_counter:
+            raise ctx.err(
+                kp("overrides_count_against_cap"),
+                "needs a pooled cap: fund_cap_fen with fund_cap_counter 'pooled',"
+                " or override_cap_fen",
+            )
+        ov_cap = cap
     return Rule(
         payment=payment,
         account_mask=mask,
@@ -637,9 +660,7 @@ def _resolve_rule(
         fund_cap_counter=COUNTER_NAMES[counter_name],
         above_cap_fund=above,
         above_cap_ratio_bp=above_bp,
-        overrides_count_against_cap=ctx.bool_(
-            vals, "overrides_count_against_cap", src.get("overrides_count_against_cap", path), False
-        ),
+        override_cap_fen=ov_cap if payment != PAY_PERSONAL else -1,
     )
 
 
@@ -899,7 +920,7 @@ def _pack(p: CompiledPolicy) -> npt.NDArray[np.int64]:
         row[RU_CAP_COUNTER] = r.fund_cap_counter
         row[RU_ABOVE_FUND] = r.above_cap_fund
         row[RU_ABOVE_BP] = r.above_cap_ratio_bp
-        row[RU_OV_COUNTS_CAP] = int(r.overrides_count_against_cap)
+        row[RU_OV_CAP_FEN] = r.override_cap_fen
         row[RU_NBANDS] = len(r.bands)
         for k, band in enumerate(r.bands):
             row[RU_BAND_FROM + k] = band.from_fen

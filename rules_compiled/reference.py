@@ -88,19 +88,21 @@ def evaluate(
     ownpay = sum(lo[m.LO_FULAMT_OWNPAY] for lo in line_out)
     overlmt = sum(lo[m.LO_OVERLMT_SELFPAY] for lo in line_out)
     pre = sum(lo[m.LO_PRESELFPAY] for lo in line_out)
-    override_lines: list[tuple[int, int]] = []  # (in-scope, override ratio) in line order
-    ins_banded = 0
-    for ln, lo in zip(lines, line_out, strict=True):
+    # (line number, in-scope amount[, override ratio]), in line order
+    override_lines: list[tuple[int, int, int]] = []
+    banded_lines: list[tuple[int, int]] = []
+    for n, (ln, lo) in enumerate(zip(lines, line_out, strict=True), start=1):
         ins = lo[m.LO_INSCP]
         if ins <= 0:
             continue
         it = items[ln[m.LI_ITEM]]
         ov = it.override_bp_emp if override_col_emp else it.override_bp_res
         if ov >= 0:
-            override_lines.append((ins, ov))
+            override_lines.append((n, ins, ov))
         else:
-            ins_banded += ins
-    inscope = ins_banded + sum(i for i, _ in override_lines)
+            banded_lines.append((n, ins))
+    ins_banded = sum(i for _, i in banded_lines)
+    inscope = ins_banded + sum(i for _, i, _ in override_lines)
     selfpay_items = ownpay + overlmt + pre
     medfee = selfpay_items + inscope
     out[m.CO_MEDFEE] = medfee
@@ -152,7 +154,7 @@ def evaluate(
             policy,
             rule,
             c,
-            ins_banded,
+            banded_lines,
             override_lines,
             avail_current,
             avail_prior,
@@ -214,12 +216,21 @@ def evaluate(
     return out, line_out, trace
 
 
+def _take(amount: int, left: list[int]) -> tuple[int, int]:
+    """Pay ``amount`` from what is left in the buckets [current, prior], current first."""
+    cur = min(amount, left[0])
+    prior = min(amount - cur, left[1])
+    left[0] -= cur
+    left[1] -= prior
+    return cur, prior
+
+
 def _benefits(
     policy: CompiledPolicy,
     rule: Rule,
     c: list[int],
-    ins_banded: int,
-    override_lines: list[tuple[int, int]],
+    banded_lines: list[tuple[int, int]],
+    override_lines: list[tuple[int, int, int]],
     avail_current: int,
     avail_prior: int,
     cap_before: int,
@@ -227,7 +238,12 @@ def _benefits(
     out: list[int],
     trace: list[str],
 ) -> tuple[int, int, int, int]:
-    """§5 step 4 where funds pay; returns (assistance, notes, account-first bucket payments)."""
+    """§5 step 4 where funds pay; returns (assistance, notes, account-first bucket payments).
+
+    The bucket payments are what the account pays in the account-first setting
+    towards in-scope cost (before the band, and the pay-first and override
+    co-pay after it); the self-pay items come after them.
+    """
     notes = 0
     cut_bp = 0
     if c[m.CI_REMOTE] and not c[m.CI_REMOTE_REGISTERED] and not c[m.CI_EMERGENCY]:
@@ -238,57 +254,76 @@ def _benefits(
         )
     referral_bp = policy.referral_bp.get(c[m.CI_REFERRAL], 0) if rule.referral else 0
     cap_on = rule.fund_cap_fen >= 0
+    pooled_counter = cap_on and rule.fund_cap_counter == COUNTER_POOLED
     cap_left = max(0, rule.fund_cap_fen - cap_before) if cap_on else 0
     if cap_on:
         trace.append(
             f"fund cap {yuan(rule.fund_cap_fen)}, already used {yuan(cap_before)}, left"
             f" {yuan(cap_left)}"
         )
-    counted = 0
-
-    payfirst_banded = apply_bp(ins_banded, referral_bp)
-    payfirst = payfirst_banded
-    net = ins_banded - payfirst_banded
-    if referral_bp:
+    ov_cap_on = rule.override_cap_fen >= 0
+    ov_cap_left = max(0, rule.override_cap_fen - c[m.CI_POOLED_PAID]) if ov_cap_on else 0
+    if ov_cap_on and override_lines and not pooled_counter:
         trace.append(
-            f"referral pay-first {pct(referral_bp)} of in-scope {yuan(ins_banded)} ="
-            f" {yuan(payfirst_banded)}"
+            f"item overrides count against the pooled cap {yuan(rule.override_cap_fen)}, already"
+            f" used {yuan(c[m.CI_POOLED_PAID])}, left {yuan(ov_cap_left)}"
         )
 
-    # item ratio overrides: line by line, outside the deductible and the bands
-    override_personal = 0
-    for ins, ov_bp in override_lines:
+    # referral pay-first: per line, on each line's in-scope amount, rounded per line
+    payfirst_banded = 0
+    for n, ins in banded_lines:
+        pf = apply_bp(ins, referral_bp)
+        payfirst_banded += pf
+        if referral_bp:
+            trace.append(
+                f"line {n}: referral pay-first {pct(referral_bp)} of in-scope {yuan(ins)} ="
+                f" {yuan(pf)}"
+            )
+    payfirst = payfirst_banded
+    net = sum(i for _, i in banded_lines) - payfirst_banded
+
+    # item ratio overrides: line by line, outside the deductible and the bands, and
+    # before the rest of the claim against the pooled cap
+    override_copay = 0
+    ov_counted = 0
+    for n, ins, ov_bp in override_lines:
         pf = apply_bp(ins, referral_bp)
         r = max(0, ov_bp - cut_bp)
         pay = apply_bp(ins - pf, r)
-        if cap_on and rule.overrides_count_against_cap:
-            if pay > cap_left:
-                trace.append(
-                    f"override line: cap binds, pays the {yuan(cap_left)} left instead of"
-                    f" {yuan(pay)}"
-                )
-                pay = cap_left
-            cap_left -= pay
-            counted += pay
+        step = (
+            f"line {n}: item override, in scope {yuan(ins)}"
+            + (f", referral pay-first {pct(referral_bp)} = {yuan(pf)}" if referral_bp else "")
+            + f"; pooled fund {pct(r)} of {yuan(ins - pf)} = {yuan(pay)}"
+        )
+        if ov_cap_on:
+            if pay > ov_cap_left:
+                step += f"; the pooled cap binds: pays the {yuan(ov_cap_left)} left"
+                pay = ov_cap_left
+            ov_cap_left -= pay
+            ov_counted += pay
+            step += " (counted against the pooled cap)"
         funds[FUND_POOLED] += pay
         payfirst += pf
-        override_personal += ins - pf - pay
+        override_copay += ins - pf - pay
+        trace.append(f"{step}; co-pay {yuan(ins - pf - pay)}")
+    if pooled_counter and ov_counted:
+        cap_left = max(0, cap_left - ov_counted)
         trace.append(
-            f"override line in scope {yuan(ins)}: pay-first {yuan(pf)}, pooled fund"
-            f" {pct(r)} = {yuan(pay)}"
+            f"the item overrides used {yuan(ov_counted)} of the cap: left {yuan(cap_left)}"
         )
     out[m.CO_REFERRAL_PAYFIRST] = payfirst
 
-    account_in_current = account_in_prior = 0
-    if rule.payment == PAY_ACCOUNT_FIRST:
-        account_in_current = min(ins_banded, avail_current)
-        account_in_prior = min(ins_banded - account_in_current, avail_prior)
-        account_in = account_in_current + account_in_prior
-        payfirst_by_account = min(payfirst_banded, account_in)
-        left = net - (account_in - payfirst_by_account)
+    left_buckets = [avail_current, avail_prior]
+    account_first = rule.payment == PAY_ACCOUNT_FIRST
+    band_pay = 0
+    if account_first:
+        in_cur, in_prior = _take(net, left_buckets)
+        left = net - in_cur - in_prior
         trace.append(
-            f"account first: current-year pays {yuan(account_in_current)}, prior-years pays"
-            f" {yuan(account_in_prior)} of in-scope {yuan(ins_banded)}; left {yuan(left)}"
+            f"account first: current-year pays {yuan(in_cur)}, prior-years pays"
+            f" {yuan(in_prior)} of in-scope {yuan(net)}"
+            + (" (less the referral pay-first)" if referral_bp else "")
+            + f"; left {yuan(left)}"
         )
         band_left = max(0, rule.self_pay_band_fen - c[m.CI_OUTPATIENT_BAND_USED])
         band_pay = min(left, band_left)
@@ -299,7 +334,7 @@ def _benefits(
             f" {yuan(band_pay)}"
         )
         banded = left - band_pay
-        burden = (payfirst_banded - payfirst_by_account) + band_pay + (payfirst - payfirst_banded)
+        burden = band_pay
         position = 0
     else:
         deductible = 0
@@ -318,7 +353,7 @@ def _benefits(
             )
         out[m.CO_DEDUCTIBLE] = deductible
         banded = net - deductible
-        burden = payfirst + deductible
+        burden = payfirst + deductible + override_copay
         position = c[m.CI_BANDED_COST] if rule.bands_cumulative else 0
         if rule.bands_cumulative:
             out[m.CO_D_BANDED_COST] = banded
@@ -329,6 +364,7 @@ def _benefits(
     band_paid = 0
     over_cap = 0
     capped = False
+    counted = 0
     for band in rule.bands:
         if remaining == 0:
             break
@@ -379,12 +415,33 @@ def _benefits(
     elif over_cap:
         trace.append(f"over the cap {yuan(over_cap)}: no fund pays it")
     funds[rule.band_fund] += band_paid
-    burden += banded - band_paid - above_paid + override_personal
-    if cap_on:
-        if rule.fund_cap_counter == COUNTER_POOLED:
-            out[m.CO_D_POOLED_PAID] = counted
-        else:
+    burden += banded - band_paid - above_paid
+    if pooled_counter:
+        out[m.CO_D_POOLED_PAID] = ov_counted + counted
+    else:
+        out[m.CO_D_POOLED_PAID] = ov_counted
+        if cap_on:
             out[m.CO_D_OUTPATIENT_FUND_PAID] = counted
+
+    acct_current = acct_prior = 0
+    if account_first:
+        acct_current, acct_prior = avail_current - left_buckets[0], avail_prior - left_buckets[1]
+        # after the band, what is left in the account pays the referral pay-first, then the
+        # override co-pay (then the self-pay items); only what it leaves is burden
+        for label, amount in (
+            ("referral pay-first", payfirst),
+            ("override co-pay", override_copay),
+        ):
+            if not amount:
+                continue
+            a_cur, a_prior = _take(amount, left_buckets)
+            acct_current += a_cur
+            acct_prior += a_prior
+            burden += amount - a_cur - a_prior
+            trace.append(
+                f"{label} {yuan(amount)} after the band: current-year bucket {yuan(a_cur)},"
+                f" prior-years bucket {yuan(a_prior)}, cash {yuan(amount - a_cur - a_prior)}"
+            )
 
     maf = 0
     assist_bp = policy.assistance_bp.get(c[m.CI_ASSISTANCE], 0)
@@ -396,7 +453,7 @@ def _benefits(
             f"medical assistance {pct(assist_bp)} of in-scope personal burden {yuan(burden)}"
             f" (cap left {yuan(assist_left)}) = {yuan(maf)}"
         )
-    return maf, notes, account_in_current, account_in_prior
+    return maf, notes, acct_current, acct_prior
 
 
 def _price_lines(
@@ -469,6 +526,16 @@ def _price_lines(
             trace.append(
                 f"line {n} {label} {yuan(amount)}: REJECTED"
                 f" {', '.join(m.reason_names(int(reasons)))}"
+            )
+            continue
+        if c[m.CI_BENEFIT_START_DAY] >= 0 and day < c[m.CI_BENEFIT_START_DAY]:
+            lo[m.LO_FULAMT_OWNPAY] = amount
+            lo[m.LO_REASONS] = int(R.NOT_YET_COVERED)
+            lo[m.LO_STATUS] = m.LineStatus.SELF_PAY
+            trace.append(
+                f"line {n} {label} {yuan(amount)} dated {m.from_day_number(day)}, before the"
+                f" benefit start {m.from_day_number(c[m.CI_BENEFIT_START_DAY])}: not covered,"
+                " fully self-paid [NOT_YET_COVERED]"
             )
             continue
         inscope = 0
@@ -554,6 +621,10 @@ def check_invariants(
         )
         if d > max(0, rule.fund_cap_fen - cap_before):
             return m.ERR_POOLED_CAP
+    if rule.override_cap_fen >= 0 and out[m.CO_D_POOLED_PAID] > max(
+        0, rule.override_cap_fen - c[m.CI_POOLED_PAID]
+    ):
+        return m.ERR_POOLED_CAP
     if out[m.CO_D_ASSISTANCE_PAID] > max(
         0, policy.assistance_cap_fen - c[m.CI_ASSISTANCE_PAID]
     ) or (out[m.CO_MAF] != out[m.CO_D_ASSISTANCE_PAID]):

@@ -20,6 +20,7 @@ _CLAIM_DEFAULTS: dict[int, int] = {
     m.CI_WORK_START_DAY: 9_000,  # 1994
     m.CI_RETIRE_DAY: m.NONE,
     m.CI_DISCHARGE_ORDER_DAY: m.NONE,
+    m.CI_BENEFIT_START_DAY: m.NONE,
 }
 
 CLAIM_FIELDS: dict[str, int] = {

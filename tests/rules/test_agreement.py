@@ -1,8 +1,11 @@
-"""The numba kernels and the plain-Python reference agree to the fen (and both keep §8)."""
+"""The numba kernels and the plain-Python reference agree to the fen (and both keep §8),
+on random claims that reach every combination of the features of :data:`gen.FEATURES`."""
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections import Counter
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -10,25 +13,30 @@ from hypothesis import strategies as st
 
 from rules_compiled import model as m
 from rules_compiled.engine import Engine
+from rules_compiled.model import CatalogueItem
 from rules_compiled.policy import CompiledPolicy
 from rules_compiled.reference import evaluate
 from rules_compiled.rows import batch
 
-from .gen import random_catalogue, random_claim
+from .gen import FEATURES, features, random_catalogue, random_claim
 
 CLAIMS_PER_BATCH = 150
+COVERAGE_BATCHES = 40  # fixed seeds: 6,000 claims
+# Every feature, and every pair of features, must be reached at least this often over the
+# fixed-seed run (the generators reach each several times more; a regression falls below).
+FEATURE_MIN = 300
+PAIR_MIN = 25
+# Counts of the fixed-seed run, printed in the terminal summary (see conftest.py).
+COVERAGE: Counter[str] = Counter()
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(seed=st.integers(min_value=0, max_value=2**32 - 1))
-def test_kernel_agrees_with_reference(policy: CompiledPolicy, seed: int) -> None:
-    rnd = random.Random(seed)
-    items = random_catalogue(rnd)
+def _check_batch(
+    policy: CompiledPolicy,
+    items: list[CatalogueItem],
+    claims: list[tuple[list[int], list[list[int]]]],
+    reached: Counter[str] | None = None,
+) -> None:
     engine = Engine(policy, items)
-    disease_ids = list(range(len(engine.diseases)))
-    claims = [random_claim(rnd, len(items), disease_ids) for _ in range(CLAIMS_PER_BATCH)]
     c, li, off = batch(claims)
     claim_out, line_out = engine.adjudicate(c, li, off)
     for k, (row, lines) in enumerate(claims):
@@ -39,6 +47,46 @@ def test_kernel_agrees_with_reference(policy: CompiledPolicy, seed: int) -> None
         assert got == ref_out, (k, row, lines, _diff(got, ref_out), trace)
         # §8 invariants hold (both evaluators assert them; no claim may break one)
         assert ref_out[m.CO_ERROR] == 0, (row, lines, trace)
+        if reached is not None:
+            f = sorted(features(policy, items, row, lines, ref_out, ref_lines))
+            reached["claims"] += 1
+            reached.update(f)
+            reached.update(f"{a} x {b}" for a, b in itertools.combinations(f, 2))
+            reached[f"{len(f)} features"] += 1
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_kernel_agrees_with_reference(policy: CompiledPolicy, seed: int) -> None:
+    rnd = random.Random(seed)
+    items = random_catalogue(rnd)
+    disease_ids = list(range(len(Engine(policy, items).diseases)))
+    claims = [random_claim(rnd, len(items), disease_ids) for _ in range(CLAIMS_PER_BATCH)]
+    _check_batch(policy, items, claims)
+
+
+def test_generators_reach_every_combination(policy: CompiledPolicy) -> None:
+    """Agreement on fixed seeds, counting what the claims exercised: each feature and each
+    pair of features must be reached, so a generator that narrows fails here."""
+    reached: Counter[str] = Counter()
+    for seed in range(COVERAGE_BATCHES):
+        rnd = random.Random(seed)
+        items = random_catalogue(rnd)
+        disease_ids = list(range(len(Engine(policy, items).diseases)))
+        claims = [random_claim(rnd, len(items), disease_ids) for _ in range(CLAIMS_PER_BATCH)]
+        _check_batch(policy, items, claims, reached)
+    COVERAGE.clear()
+    COVERAGE.update(reached)
+    low = {f: reached[f] for f in FEATURES if reached[f] < FEATURE_MIN}
+    assert not low, f"features reached too rarely: {low}"
+    pairs = {
+        f"{a} x {b}": reached[f"{a} x {b}"] for a, b in itertools.combinations(sorted(FEATURES), 2)
+    }
+    low_pairs = {k: v for k, v in pairs.items() if v < PAIR_MIN}
+    assert not low_pairs, f"feature pairs reached too rarely: {low_pairs}"
+    assert reached[f"{len(FEATURES)} features"] + reached[f"{len(FEATURES) - 1} features"] > 0
 
 
 def _diff(a: list[int], b: list[int]) -> dict[str, tuple[int, int]]:

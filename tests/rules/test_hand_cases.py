@@ -546,6 +546,208 @@ CASES: list[
         dict(ownpay=3_000, overlmt=4_000, inscp=100_000, hifp=85_000, cash=22_000),
         [(2, int(R.NOT_IN_CATALOGUE)), (1, int(R.PRICE_OVER_CAP))],
     ),
+    # --- DOMAIN.md §10 (2026-11-27): the clarified rules, each derived from the text ---------
+    (
+        "emp_out_override_held_to_pooled_cap",
+        "§4 override: 'under EMP the payment still counts against the pooled cap, in every"
+        " setting (OUTPATIENT included): it pays at most what is left of the cap'. A2 outpatient,"
+        " pooled cap 70,000 with 69,500 used: OV 1,000 x 80% = 800 > 500 left -> pooled 500,"
+        " counted 500; co-pay 500, no account use -> cash 500",
+        {**A2, **OUT(1), "pooled_paid": 6_950_000},
+        [L(OV, 100_000)],
+        dict(hifp=50_000, supp=0, d_pooled=50_000, cash=50_000, band=0),
+        [(1, 0)],
+    ),
+    (
+        "emp_out_override_after_pooled_cap_used_up",
+        "§4 override, as above with the cap used up: 0 left -> the pooled fund pays nothing and"
+        " no supplementary fund pays for an override item; the whole 1,000 is co-pay: cash",
+        {**A2, **OUT(1), "pooled_paid": 7_000_000},
+        [L(OV, 100_000)],
+        dict(hifp=0, supp=0, d_pooled=0, cash=100_000),
+        None,
+    ),
+    (
+        "emp_out_referral_payfirst_after_band",
+        "§4 referral: 'in the EMP OUTPATIENT setting it is a self-pay item (after the band, from"
+        " what is left in the account, then cash), and counts as assistance burden only for the"
+        " part that the account did not pay'. A2 level 1, out of province 10%: DA 1,000 ->"
+        " pay-first 100, net 900; account (current 950) pays the 900 first, band 0; after the"
+        " band the 50 left pays 50 of the pay-first, 50 cash; burden 50 x 70% (DIBAO) = 35;"
+        " cash 1,000 - 950 - 35 = 15",
+        {
+            **A2,
+            **OUT(1),
+            "referral": 2,
+            "assistance": 1,
+            "acct_current": 95_000,
+            "use_account": 1,
+        },
+        [L(DA, 100_000)],
+        dict(payfirst=10_000, band=0, d_band=0, supp=0, cur=95_000, maf=3_500, cash=1_500),
+        None,
+    ),
+    (
+        "emp_out_referral_short_account",
+        "§4 referral, account short: net 900, account 100 pays 100 of it, 800 into the band"
+        " (band 1,500 left) -> band 800; pay-first 100 after the band: account empty, cash;"
+        " burden 100 + 800 = 900 x 70% = 630; cash 1,000 - 100 - 630 = 270",
+        {
+            **A2,
+            **OUT(1),
+            "referral": 2,
+            "assistance": 1,
+            "acct_current": 10_000,
+            "use_account": 1,
+        },
+        [L(DA, 100_000)],
+        dict(payfirst=10_000, band=80_000, d_band=80_000, cur=10_000, maf=63_000, cash=27_000),
+        None,
+    ),
+    (
+        "referral_payfirst_per_line_rounding",
+        "§4 referral: 'taken per line, on each line's in-scope amount and rounded per line'."
+        " In province 5% of 0.10 = 0.005 -> rounds half up to 0.01 on each of two lines: 0.02"
+        " (on the total 0.20 it would be 0.01). A1 inpatient, deductible met: 0.18 x 85% = 0.153"
+        " -> 0.15; cash 0.05",
+        {**A1, **INP(2), "referral": 1, "deductible_paid": 150_000},
+        [L(DA, 10), L(DA, 10)],
+        dict(payfirst=2, hifp=15, d_pooled=15, cash=5),
+        None,
+    ),
+    (
+        "emp_out_override_copay_from_account",
+        "§4 override: 'in OUTPATIENT it is paid like the self-pay items, from what is left in the"
+        " account, then cash'. A2 outpatient, current 1,000: OV 1,000 x 80% = 800 pooled, co-pay"
+        " 200 from the current-year bucket, no cash",
+        {**A2, **OUT(1), "acct_current": 100_000, "use_account": 1},
+        [L(OV, 100_000)],
+        dict(hifp=80_000, d_pooled=80_000, cur=20_000, prior=0, cash=0),
+        None,
+    ),
+    (
+        "emp_out_account_order_after_band",
+        "§4: 'EMP OUTPATIENT, after the band, what is left in the account pays in this order: the"
+        " referral pay-first, the override co-pay, then the self-pay items'. A2 level 1, out of"
+        " province 10%, DIBAO, current 120: DA 100 (pay-first 10, net 90), OV 100 (pay-first 10,"
+        " 90 x 80% = 72 pooled, co-pay 18), DC 100 class C. Account pays the net 90 first (band"
+        " 0); the 30 left pays the pay-first 20, then 10 of the co-pay 18; the class C 100 is"
+        " cash. Burden = co-pay left 8 -> 70% = 5.60; cash 300 - 72 - 5.60 - 120 = 102.40",
+        {
+            **A2,
+            **OUT(1),
+            "referral": 2,
+            "assistance": 1,
+            "acct_current": 12_000,
+            "use_account": 1,
+        },
+        [L(DA, 10_000), L(OV, 10_000), L(DC, 10_000)],
+        dict(payfirst=2_000, band=0, hifp=7_200, cur=12_000, maf=560, cash=10_240),
+        None,
+    ),
+    (
+        "lines_before_benefit_start",
+        "§5 step 2: 'Lines dated before the member's benefit start are not covered: the whole"
+        " line is fulamt_ownpay, with the line reason NOT_YET_COVERED alone (a REJECTED line"
+        " keeps its refusal reasons instead)'. Benefits start 2 days before discharge: DA 1,000"
+        " the day before -> self-paid; DA 1,000 on the start day pays 85% (A1, deductible met);"
+        " a duplicate before the start stays REJECTED; an unknown item and an over-cap service"
+        " before the start carry NOT_YET_COVERED alone",
+        {
+            **A1,
+            **INP(2),
+            "deductible_paid": 150_000,
+            "benefit_start_day": SERVICE_DAY - 2,
+        },
+        [
+            L(DA, 100_000, day=SERVICE_DAY - 3),
+            L(DA, 100_000, day=SERVICE_DAY - 2),
+            L(DA, 1_000, day=SERVICE_DAY - 3, dup_seen=1),
+            L(-1, 3_000, day=SERVICE_DAY - 3),
+            L(SS, 52_000, day=SERVICE_DAY - 3),
+        ],
+        dict(medfee=255_000, ownpay=155_000, overlmt=0, inscp=100_000, hifp=85_000),
+        [
+            (2, int(R.NOT_YET_COVERED)),
+            (1, 0),
+            (3, int(R.DUPLICATE_CHARGE)),
+            (2, int(R.NOT_YET_COVERED)),
+            (2, int(R.NOT_YET_COVERED)),
+        ],
+    ),
+    (
+        "drug_without_supply_class",
+        "§2: 'A drug without a supply class has no days-supply limit of its own (as discharge"
+        " medication it is still held to 7 days)': DA 90 days ok; as discharge medication 7 ok,"
+        " 8 refused",
+        {**A2, **PH},
+        [
+            L(DA, 1_000, days_supply=90),
+            L(DA, 1_000, days_supply=7, in_discharge_order=1),
+            L(DA, 1_000, days_supply=8, in_discharge_order=1),
+        ],
+        dict(medfee=2_000),
+        [(1, 0), (1, 0), (3, int(R.OVER_QUANTITY))],
+    ),
+    (
+        "zero_price_lines_self_pay",
+        "§5: 'SELF_PAY (nothing in scope, a zero-price line included)': a zero-price class-A"
+        " drug and a zero-price service are SELF_PAY and cost nothing",
+        {**A1, **INP(2), "deductible_paid": 150_000},
+        [L(DA, 0), L(SS, 0, 3), L(DA, 10_000)],
+        dict(medfee=10_000, inscp=10_000, hifp=8_500),
+        [(2, 0), (2, 0), (1, 0)],
+    ),
+    (
+        "refill_check_without_days_supply",
+        "§6: the refill check 'applies to every line of that drug, whether or not the new line"
+        " states a days supply': a line without a days supply, last fill 10 days ago for 30 days:"
+        " 20 days left, 20 x 5 = 100 > 30 -> refused",
+        {**A2, **PH},
+        [L(DA, 1_000, prev_fill_day=SERVICE_DAY - 10, prev_fill_days=30)],
+        dict(medfee=0),
+        [(3, int(R.REFILL_TOO_SOON))],
+    ),
+    (
+        "res_out_override_outside_fund_cap",
+        "§4 override: 'Under RES it is not held to the outpatient fund cap ... and does not count"
+        " towards them'. Outpatient fund cap 400 used up: OV 1,000 x 75% = 750 still paid, not"
+        " counted; DA 100 gets nothing (cap used)",
+        {**RES, **OUT(2), "outpatient_fund_paid": 40_000},
+        [L(OV, 100_000), L(DA, 10_000)],
+        dict(hifp=75_000, d_ofund=0, cash=35_000),
+        None,
+    ),
+    (
+        "res_inp_override_outside_ceiling",
+        "§4 override: not held to 'the 120,000 ceiling and does not count towards' it: banded"
+        " cost at the ceiling; OV 1,000 x 75% = 750 pooled, no deductible, no banded cost, no"
+        " serious-illness payment",
+        {**RES, **INP(2), "banded_cost": 12_000_000},
+        [L(OV, 100_000)],
+        dict(hifp=75_000, hifmi=0, ded=0, d_banded=0, cash=25_000),
+        None,
+    ),
+    (
+        "full_coverage_no_payfirst",
+        "§4 referral: 'A FULL_COVERAGE claim has no pay-first': referred out of province, the"
+        " pooled fund still pays the whole in-scope 1,000",
+        {**A1, **INP(2), "referral": 2, "diag_flags": 1},
+        [L(DA, 100_000)],
+        dict(payfirst=0, hifp=100_000, cash=0, notes=int(N.FULL_COVERAGE)),
+        None,
+    ),
+    (
+        "override_first_against_pooled_cap",
+        "§4: 'Within one claim, override payments take what is left of the EMP pooled cap before"
+        " the rest of the claim does', whatever the line order. A1 inpatient, deductible met,"
+        " 500 of the cap left: DA 1,000 (line 1), OV 1,000 (line 2). OV 800 -> the 500 left;"
+        " DA all over the cap: supplementary 80% = 800; cash 2,000 - 500 - 800 = 700",
+        {**A1, **INP(2), "deductible_paid": 150_000, "pooled_paid": 6_950_000},
+        [L(DA, 100_000), L(OV, 100_000)],
+        dict(hifp=50_000, supp=80_000, d_pooled=50_000, cash=70_000),
+        None,
+    ),
 ]
 
 

@@ -80,6 +80,20 @@ BAD = [
         _bad("reversal_window_days = 90", ""),
         "reference.toml: ledger.reversal_window_days: missing key",
     ),
+    (  # the override cap of a setting with a pooled fund cap is that same cap
+        _bad(
+            "overrides_count_against_cap = true\n[[emp.inpatient.when]]",
+            "overrides_count_against_cap = true\noverride_cap_fen = 100\n[[emp.inpatient.when]]",
+        ),
+        "reference.toml: emp.inpatient.override_cap_fen: must equal fund_cap_fen",
+    ),
+    (  # overrides can count only against a pooled cap
+        _bad(
+            'fund_cap_counter = "outpatient_fund"',
+            'fund_cap_counter = "outpatient_fund"\noverrides_count_against_cap = true',
+        ),
+        "reference.toml: res.outpatient.overrides_count_against_cap: needs a pooled cap",
+    ),
 ]
 
 
@@ -93,8 +107,11 @@ def test_bad_policy_refused(text: str, message: str) -> None:
 def test_reference_numbers(policy: CompiledPolicy) -> None:
     assert policy.version == "reference-2024.1"
     assert policy.source_text == REF
-    assert (policy.reversal_window_days, policy.readmission_window_days,
-            policy.settlements_per_day_max) == (90, 15, 3)
+    assert (
+        policy.reversal_window_days,
+        policy.readmission_window_days,
+        policy.settlements_per_day_max,
+    ) == (90, 15, 3)
     emp = policy.groups[m.Scheme.EMP]
     inp_r1 = policy.rules[(m.Scheme.EMP, m.Setting.INPATIENT, emp.index("R1"), 3)]
     assert (inp_r1.deductible_fen, inp_r1.bands[0].ratio_bp, inp_r1.fund_cap_fen) == (
@@ -153,4 +170,45 @@ def test_cli_check_and_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str
     text = capsys.readouterr().out
     assert "deductible 1,200.00 per year" in text
     assert "prior-years pays 1,550.00" in text
+    assert "kernel agrees with the reference: yes" in text
+
+
+def test_explain_shows_every_clarified_step(capsys: pytest.CaptureFixture[str]) -> None:
+    """`policy explain` shows the steps of DOMAIN.md §10: the referral pay-first per line,
+    the override payment (held to the EMP pooled cap) and its co-pay, the account order
+    after the band in EMP OUTPATIENT, and lines dated before the benefit start.
+
+    Outpatient example (A2, level 1, out of province 10%, DIBAO, current 120.00, 10.00 of
+    the pooled cap left): D-AMOX 100 -> pay-first 10, net 90 from the account; D-IMAT
+    (class B 10%: in scope 90) -> pay-first 9, 80% of 81 = 64.80 but only the 10.00 left
+    of the cap, co-pay 71; after the band the 30 left pays the pay-first 19, then 11 of the
+    co-pay; burden 60 x 70% = 42; the class-C 100 and the pay-first 10 of class B are cash.
+    """
+    examples = REFERENCE_POLICY_PATH.parent.parent / "examples"
+    assert (
+        policy_main(["explain", "--claim", str(examples / "outpatient_referral_override.json")])
+        == 0
+    )
+    text = capsys.readouterr().out
+    for step in (
+        "line 1: referral pay-first 10% of in-scope 100.00 = 10.00",
+        "line 2: item override, in scope 90.00, referral pay-first 10% = 9.00; pooled fund 80%"
+        " of 81.00 = 64.80; the pooled cap binds: pays the 10.00 left",
+        "co-pay 71.00",
+        "of in-scope 90.00 (less the referral pay-first); left 0.00",
+        "referral pay-first 19.00 after the band: current-year bucket 19.00",
+        "override co-pay 71.00 after the band: current-year bucket 11.00, prior-years bucket"
+        " 0.00, cash 60.00",
+        "medical assistance 70% of in-scope personal burden 60.00",
+        "self-pay items 110.00: current-year bucket 0.00, prior-years bucket 0.00, cash 110.00",
+        "kernel agrees with the reference: yes",
+    ):
+        assert step in text, step
+    assert policy_main(["explain", "--claim", str(examples / "inpatient_benefit_start.json")]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "line 1 D-AMOX 1,000.00 dated 2024-04-29, before the benefit start 2024-05-01: not"
+        " covered, fully self-paid [NOT_YET_COVERED]" in text
+    )
+    assert "band 0.00–∞ at 85%: 500.00 -> pooled fund (统筹) 425.00" in text
     assert "kernel agrees with the reference: yes" in text

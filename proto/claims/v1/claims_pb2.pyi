@@ -471,16 +471,18 @@ class DischargeRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., institution_code: _Optional[str] = ..., psn_no: _Optional[str] = ..., episode_id: _Optional[str] = ..., discharge_date: _Optional[str] = ..., discharge_order_date: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., operator_id: _Optional[str] = ..., terminal_id: _Optional[str] = ...) -> None: ...
 
 class EpisodeResponse(_message.Message):
-    __slots__ = ("episode_id", "status", "warnings", "replay")
+    __slots__ = ("episode_id", "status", "warnings", "replay", "refusal_reason")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     REPLAY_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_REASON_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     status: str
     warnings: _containers.RepeatedScalarFieldContainer[str]
     replay: bool
-    def __init__(self, episode_id: _Optional[str] = ..., status: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., replay: _Optional[bool] = ...) -> None: ...
+    refusal_reason: str
+    def __init__(self, episode_id: _Optional[str] = ..., status: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., replay: _Optional[bool] = ..., refusal_reason: _Optional[str] = ...) -> None: ...
 
 class FeeDetailChunk(_message.Message):
     __slots__ = ("request_id", "institution_code", "psn_no", "episode_id", "lines", "operator_id", "terminal_id")
