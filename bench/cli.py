@@ -133,7 +133,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
     return {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "target": args.target,
             "population": f"{args.population} ({args.members} members, seed {args.seed})",
             "pool": args.pool, "client_processes": args.procs, "client_cpus": args.cpus,
-            "command": "python -m bench " + " ".join(sys.argv[1:])}
+            "command": rpt.command_line(args)}
 
 
 def cmd_population(args: argparse.Namespace) -> int:
@@ -213,7 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse the bench's own arguments (``argv`` excludes ``claimgate bench``)."""
     args = build_parser().parse_args(argv)
+    args.argv = list(argv)  # the report header's command line
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    args.argv = list(argv)
     result: int = args.fn(args)
     return result

@@ -140,7 +140,7 @@ def suite(args: argparse.Namespace) -> int:
                  "server_cpus": server_cpus, "client_cpus": client_cpus,
                  "members": args.members, "appendfsync": args.appendfsync,
                  "client_processes": args.procs,
-                 "command": "python -m bench " + " ".join(sys.argv[1:])},
+                 "command": rpt.command_line(args)},
     }
     cpus = [int(c) for c in client_cpus.split(",")] if client_cpus else []
 
