@@ -1,6 +1,7 @@
 # Two commands for a fresh machine:
 #   make run    set up a virtual environment, seed demo data, serve with a private Redis
 #   make test   run the whole test suite
+# Then `. .venv/bin/activate` puts `claimgate` and the project's `python` on PATH.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@# setuptools notes that an editable install with a mapped package directory
+	@# (claims -> proto/claims) uses an import finder; that note is not a problem here.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 setup: $(STAMP)
