@@ -17,7 +17,13 @@ $(STAMP): pyproject.toml
 	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The Node.js client test's packages (tests/node), when npm is installed.
+NODE_STAMP := tests/node/node_modules/.installed
+$(NODE_STAMP): tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+setup: $(STAMP) $(if $(shell command -v npm),$(NODE_STAMP))
 
 run: setup
 	$(BIN)/claimgate serve --seed-demo --plaintext
@@ -39,4 +45,4 @@ client: setup
 	$(BIN)/python examples/pharmacy_client.py
 
 clean:
-	rm -rf $(VENV) .claimgate .pytest_cache
+	rm -rf $(VENV) .claimgate .pytest_cache tests/node/node_modules

@@ -112,7 +112,8 @@ def handler(
         token = budget_mod.DEADLINE.set(loop.time() + budget)
         try:
             check_decoded(request)
-            authorize(context, institution, required=self.require_client_certificate)
+            if not hasattr(request, "__aiter__"):  # a client stream authorizes each message
+                authorize(context, institution, required=self.require_client_certificate)
             if not self.store_up:
                 raise Unavailable("state store unreachable; retry")
             resp = await fn(self, request, context)

@@ -1,0 +1,128 @@
+"""An independent client: Node.js on @grpc/grpc-js and @grpc/proto-loader (tests/node),
+int64 as strings, under mutual TLS with `claimgate dev-certs` certificates, drives the
+main transactions against a real gateway; this side checks what it reports and what
+the gateway then holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import redis
+
+from claims.v1 import claims_pb2 as pb
+from claims.v1 import claims_pb2_grpc as pb_grpc
+from gateway.config import Config
+from gateway.devcerts import make_dev_certs
+from gateway.redis_server import RedisServer
+from tests.integration.harness import (
+    HOSPITAL,
+    PHARMACY,
+    RELAXED_BUDGETS_MS,
+    GatewayThread,
+    base_member,
+    put_members,
+    put_reference,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_DIR = ROOT / "tests" / "node"
+CST = dt.timezone(dt.timedelta(hours=8))  # the clearing day's time zone
+CHECKS = {
+    "reflection v1 lists the gateway", "eligibility", "pre-settle quotes", "settle",
+    "fund total is the sum of the funds (int64 strings)", "settle replay",
+    "get settlement by id", "get settlement by request id", "reconcile mismatch",
+    "reconcile match", "reverse", "settle to cancel", "cancel reverses", "cancel tombstones",
+    "late original refused", "invalid argument names the field",
+    "another institution is refused", "admit", "upload fee details",
+    "upload re-send is a no-op", "settle before discharge refused", "discharge",
+    "inpatient settle",
+}
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (the Node.js client test needs it)")
+    if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        pytest.fail("tests/node has no node_modules: run `npm ci` in tests/node (.ci/run does)")
+    return node
+
+
+@pytest.fixture(scope="module")
+def tls_setup(tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[tuple[GatewayThread, redis.Redis, Path]]:
+    certs = tmp_path_factory.mktemp("node-certs")
+    make_dev_certs(certs, [PHARMACY.code, HOSPITAL.code])
+    with RedisServer(tmp_path_factory.mktemp("node-redis")) as server:
+        r = redis.Redis.from_url(server.url)
+        put_reference(r)
+        cfg = Config(listen="127.0.0.1:0", redis_url=server.url, access_log=False,
+                     budgets_ms=RELAXED_BUDGETS_MS, tls_cert=str(certs / "server.pem"),
+                     tls_key=str(certs / "server.key"), tls_client_ca=str(certs / "ca.pem"))
+        g = GatewayThread(cfg).start()
+        yield g, r, certs
+        g.stop()
+        r.close()
+
+
+def test_node_client_drives_the_transactions(
+    tls_setup: tuple[GatewayThread, redis.Redis, Path], tmp_path: Path
+) -> None:
+    node = _node()
+    g, r, certs = tls_setup
+    pharmacy_member, hospital_member = base_member(), base_member()
+    put_members(r, [pharmacy_member, hospital_member])
+    today = dt.datetime.now(CST).date()
+    clients = certs / "clients"
+    config = {
+        "address": f"localhost:{g.port}", "proto": str(ROOT / "proto/claims/v1/claims.proto"),
+        "ca": str(certs / "ca.pem"),
+        "certs": {"pharmacy": str(clients / f"{PHARMACY.code}.pem"),
+                  "hospital": str(clients / f"{HOSPITAL.code}.pem")},
+        "keys": {"pharmacy": str(clients / f"{PHARMACY.code}.key"),
+                 "hospital": str(clients / f"{HOSPITAL.code}.key")},
+        "institutions": {"pharmacy": PHARMACY.code, "hospital": HOSPITAL.code},
+        "members": {
+            "pharmacy": {"psn_no": pharmacy_member.psn_no, "card_no": pharmacy_member.card_no,
+                         "acct_current_fen": pharmacy_member.acct_current_fen},
+            "hospital": {"psn_no": hospital_member.psn_no, "card_no": hospital_member.card_no},
+        },
+        "items": {"drug": "T-A-DRUG", "material": "T-CAPPED"},
+        "today": today.isoformat(),
+        "admission_date": (today - dt.timedelta(days=5)).isoformat(),
+        # The clearing day is the commit time in CST: a day either side covers midnight.
+        "from_date": (today - dt.timedelta(days=1)).isoformat(),
+        "to_date": (today + dt.timedelta(days=1)).isoformat(),
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    done = subprocess.run([node, str(NODE_DIR / "client.js"), str(tmp_path / "config.json")],
+                          cwd=NODE_DIR, capture_output=True, text=True, timeout=300, check=False)
+    lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+    checks = {x["check"]: x for x in lines if "check" in x}
+    failed = [x for x in checks.values() if not x["ok"]]
+    assert not failed, json.dumps(failed, indent=1) + done.stderr[-2000:]
+    assert set(checks) == CHECKS, done.stdout + done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-2000:]
+    (summary,) = [x["summary"] for x in lines if "summary" in x]
+
+    # What the Node client did is what the gateway holds, seen from a Python client.
+    creds = grpc.ssl_channel_credentials(
+        (certs / "ca.pem").read_bytes(), (clients / f"{PHARMACY.code}.key").read_bytes(),
+        (clients / f"{PHARMACY.code}.pem").read_bytes())
+    with grpc.secure_channel(f"localhost:{g.port}", creds) as ch:
+        stub = pb_grpc.ClaimGatewayStub(ch)
+        reversed_ = stub.GetSettlement(pb.GetSettlementRequest(
+            institution_code=PHARMACY.code, settlement_id=summary["settlement_id"]), timeout=30)
+        assert (reversed_.status, reversed_.reversal_id) == (pb.REVERSED, summary["reversal_id"])
+        cancelled = stub.GetSettlement(pb.GetSettlementRequest(
+            institution_code=PHARMACY.code, settlement_id=summary["cancelled_settlement_id"]),
+            timeout=30)
+        assert cancelled.status == pb.REVERSED
+    assert summary["inpatient_settlement_id"].startswith("S")
