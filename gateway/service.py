@@ -808,6 +808,8 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             setattr(difference, f.name,
                     getattr(gateway, f.name) - getattr(request.declared, f.name))
         matched = difference == pb.ReconcileTotals()
+        if not matched:
+            metrics.RECONCILE_MISMATCHES.labels(request.institution_code).inc()
         return pb.ReconcileResponse(
             result=pb.ReconcileResponse.MATCH if matched else pb.ReconcileResponse.MISMATCH,
             gateway=gateway, declared=request.declared, difference=difference,

@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
@@ -102,6 +103,8 @@ def test_node_client_drives_the_transactions(
         "to_date": (today + dt.timedelta(days=1)).isoformat(),
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
+    mismatches = ("claimgate_reconcile_mismatches_total", {"institution": PHARMACY.code})
+    mismatches_before = REGISTRY.get_sample_value(*mismatches) or 0.0
     done = subprocess.run([node, str(NODE_DIR / "client.js"), str(tmp_path / "config.json")],
                           cwd=NODE_DIR, capture_output=True, text=True, timeout=300, check=False)
     lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
@@ -126,3 +129,5 @@ def test_node_client_drives_the_transactions(
             timeout=30)
         assert cancelled.status == pb.REVERSED
     assert summary["inpatient_settlement_id"].startswith("S")
+    # One of the two Reconcile calls answered MISMATCH: the alerting counter saw it.
+    assert (REGISTRY.get_sample_value(*mismatches) or 0.0) - mismatches_before == 1
