@@ -83,3 +83,11 @@ def test_readme_commands_work_as_printed(tmp_path: Path) -> None:
     assert any(c.startswith("claimgate serve --tls-cert") for c in ran)
     assert any(c.startswith("python examples/pharmacy_client.py") for c in ran)
     assert all(not c.startswith("docker ") for c in ran)
+
+
+def test_what_the_readme_creates_is_ignored_by_git() -> None:
+    paths = ["bench-out/run.json", "certs/ca.pem", "certs/clients/P31010001.key",
+             ".claimgate/redis/appendonly.aof", "tests/node/node_modules/x.js"]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert sorted(done.stdout.split()) == sorted(paths), done
