@@ -110,6 +110,8 @@ def readme_commands(text: str) -> list[Command]:
                 pending += body[:-1].strip() + " "
                 continue
             cmd = (pending + body.strip()).strip()
+            if fence == "console" and cmd.startswith("$ "):
+                cmd = cmd[2:]
             pending = ""
             if cmd:
                 commands.append(Command(cmd, start))
@@ -161,13 +163,15 @@ class Session:
         if command.is_state:
             self.state.append(command.text)
             done = subprocess.run(["bash", "-ec", self._script("true")], cwd=self.root,
-                                  capture_output=True, text=True, timeout=60, check=False)
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=60, check=False)
             return {**result, "outcome": "ok" if done.returncode == 0 else "failed",
                     "returncode": done.returncode, "output": done.stdout + done.stderr}
         if command.is_server:
             return {**result, **self._serve(command)}
         done = subprocess.run(["bash", "-ec", self._script(command.text)], cwd=self.root,
-                              capture_output=True, text=True, timeout=600, check=False)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=600, check=False)
         return {**result, "outcome": "ok" if done.returncode == 0 else "failed",
                 "returncode": done.returncode, "output": (done.stdout + done.stderr)[-4000:]}
 
@@ -177,7 +181,7 @@ class Session:
         with log.open("wb") as out:
             self.server = subprocess.Popen(
                 ["bash", "-ec", self._script(command.text)], cwd=self.root, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         ca, cert, key = _tls_files(command.words)
         host = "localhost" if ca else "127.0.0.1"
         end = time.monotonic() + SERVER_START_S

@@ -27,12 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def _private_network() -> list[str]:
     """The command prefix that runs the session in its own network namespace."""
     if shutil.which("unshare") and shutil.which("ip"):
-        probe = subprocess.run(["unshare", "--net", "ip", "link", "set", "lo", "up"],
-                               capture_output=True, check=False)
-        if probe.returncode == 0:
-            return ["unshare", "--net", "bash", "-c", 'ip link set lo up && exec "$@"', "-"]
-    pytest.skip("needs a private network namespace (unshare --net, as root) for the "
-                "README's fixed port 50051")
+        # As root; else as an unprivileged user in a user namespace of its own.
+        for unshare in (["unshare", "--net"], ["unshare", "--map-root-user", "--net"]):
+            probe = subprocess.run([*unshare, "ip", "link", "set", "lo", "up"],
+                                   capture_output=True, check=False)
+            if probe.returncode == 0:
+                return [*unshare, "bash", "-c", 'ip link set lo up && exec "$@"', "-"]
+    pytest.skip("needs a private network namespace (unshare --net) for the README's "
+                "fixed port 50051, so that it cannot meet another gateway")
 
 
 def _fresh_copy(dest: Path) -> Path:
@@ -80,8 +82,8 @@ def test_readme_commands_work_as_printed(tmp_path: Path) -> None:
     # The README's own paths: a plain-text demo gateway and a mutual-TLS one, each with
     # a client that settles a claim through it.
     assert {"make run", "make client", "claimgate dev-certs --out certs"} <= ran
-    assert any(c.startswith("claimgate serve --tls-cert") for c in ran)
-    assert any(c.startswith("python examples/pharmacy_client.py") for c in ran)
+    assert any(c.startswith("claimgate serve") and "--tls-cert" in c for c in ran)
+    assert any("pharmacy_client.py" in c and "--cert" in c for c in ran)
     assert all(not c.startswith("docker ") for c in ran)
 
 
