@@ -131,3 +131,47 @@ def test_node_client_drives_the_transactions(
     assert summary["inpatient_settlement_id"].startswith("S")
     # One of the two Reconcile calls answered MISMATCH: the alerting counter saw it.
     assert (REGISTRY.get_sample_value(*mismatches) or 0.0) - mismatches_before == 1
+
+
+def _secure_stub(g: GatewayThread, certs: Path, who: str) -> tuple[grpc.Channel,
+                                                                   pb_grpc.ClaimGatewayStub]:
+    clients = certs / "clients"
+    creds = grpc.ssl_channel_credentials(
+        (certs / "ca.pem").read_bytes(), (clients / f"{who}.key").read_bytes(),
+        (clients / f"{who}.pem").read_bytes())
+    ch = grpc.secure_channel(f"localhost:{g.port}", creds)
+    return ch, pb_grpc.ClaimGatewayStub(ch)
+
+
+def test_fee_detail_upload_under_mutual_tls_is_authorized_per_chunk(
+    tls_setup: tuple[GatewayThread, redis.Redis, Path]
+) -> None:
+    """A client stream is authorized chunk by chunk: the hospital's own chunks are
+    accepted, a chunk naming it from another institution's certificate is refused."""
+    g, r, certs = tls_setup
+    m = base_member()
+    put_members(r, [m])
+    today = dt.datetime.now(CST).date()
+    ch, hospital = _secure_stub(g, certs, HOSPITAL.code)
+    och, pharmacy = _secure_stub(g, certs, PHARMACY.code)
+    with ch, och:
+        ep = hospital.Admit(pb.AdmitRequest(
+            request_id=f"{HOSPITAL.code}-tls-admit-{m.psn_no}", institution_code=HOSPITAL.code,
+            psn_no=m.psn_no, card_no=m.card_no,
+            admission_date=(today - dt.timedelta(days=2)).isoformat(), diagnosis_code="I21.0"),
+            timeout=30)
+
+        def chunk(request_id: str) -> pb.FeeDetailChunk:
+            return pb.FeeDetailChunk(
+                request_id=request_id, institution_code=HOSPITAL.code, psn_no=m.psn_no,
+                episode_id=ep.episode_id, lines=[pb.FeeLine(
+                    feedetl_sn=1, item_code="T-A-DRUG", unit_price_fen=500, quantity=2,
+                    amount_fen=1000)])
+
+        up = hospital.UploadFeeDetails(iter([chunk(f"{HOSPITAL.code}-tls-up-{m.psn_no}")]),
+                                       timeout=30)
+        assert (up.lines_added, up.episode_amount_fen) == (1, 1000)
+        with pytest.raises(grpc.RpcError) as e:
+            pharmacy.UploadFeeDetails(iter([chunk(f"{HOSPITAL.code}-tls-up2-{m.psn_no}")]),
+                                      timeout=30)
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
