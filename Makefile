@@ -1,6 +1,7 @@
 # Two commands for a fresh machine:
 #   make run    set up a virtual environment, seed demo data, serve with a private Redis
 #   make test   run the whole test suite
+# Then `. .venv/bin/activate` puts `claimgate` and the project's `python` on PATH.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,15 +12,25 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@# setuptools notes that an editable install with a mapped package directory
+	@# (claims -> proto/claims) uses an import finder; that note is not a problem here.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
+
+# The Node.js client test's packages (tests/node), when npm is installed.
+NODE_STAMP := tests/node/node_modules/.installed
+$(NODE_STAMP): tests/node/package-lock.json
+	(cd tests/node && npm ci --no-audit --no-fund --loglevel=error) && touch $(NODE_STAMP) \
+	  || echo "npm ci failed in tests/node: the Node.js client test will fail"
+
+NODE_DEPS := $(if $(shell command -v npm),$(NODE_STAMP))
 
 setup: $(STAMP)
 
 run: setup
 	$(BIN)/claimgate serve --seed-demo --plaintext
 
-test: setup
+test: setup $(NODE_DEPS)
 	$(BIN)/python -m pytest
 
 test-cluster: setup
@@ -36,4 +47,4 @@ client: setup
 	$(BIN)/python examples/pharmacy_client.py
 
 clean:
-	rm -rf $(VENV) .claimgate .pytest_cache
+	rm -rf $(VENV) .claimgate .pytest_cache tests/node/node_modules

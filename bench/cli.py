@@ -21,7 +21,6 @@ apart, never counted in throughput or latency. Exit status: 0 on PASS, 1 on FAIL
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -151,13 +150,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
     return {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "target": args.target,
             "population": f"{args.population} ({args.members} members, seed {args.seed})",
             "pool": args.pool, "client_processes": args.procs, "client_cpus": args.cpus,
-            "command": command_line(args)}
-
-
-def command_line(args: argparse.Namespace) -> str:
-    """The command as ``python -m bench ...``, however it was invoked (``claimgate bench``
-    passes its arguments after ``bench``)."""
-    return "python -m bench " + shlex.join(getattr(args, "argv", sys.argv[1:]))
+            "command": rpt.command_line(args)}
 
 
 def cmd_population(args: argparse.Namespace) -> int:
@@ -237,8 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse the bench's own arguments (``argv`` excludes ``claimgate bench``)."""
     args = build_parser().parse_args(argv)
-    args.argv = list(argv)
+    args.argv = list(argv)  # the report header's command line
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     result: int = args.fn(args)
     return result

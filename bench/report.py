@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 PERCENTILES = ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms")
 PLOT_PERCENTILES = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99)
 PLOT_TICKS = (0.0, 50.0, 90.0, 99.0, 99.9, 99.99)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The bench command for a report header, as ``python -m bench`` would take it.
+
+    ``claimgate bench run ...`` and ``python -m bench run ...`` give the same line:
+    it is built from the arguments the bench parser received (``args.argv``), not
+    from the process's own command line.
+    """
+    argv = getattr(args, "argv", None)
+    return "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:

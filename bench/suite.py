@@ -32,7 +32,6 @@ from typing import Any
 
 from bench import h2load
 from bench import report as rpt
-from bench.cli import command_line
 from bench.population import write_members_csv
 from bench.runner import Bench, BenchConfig
 from bench.scenarios import DAY_MIX
@@ -180,7 +179,7 @@ def suite(args: argparse.Namespace) -> int:
                  "server_cpus": server_cpus, "client_cpus": client_cpus,
                  "members": args.members, "appendfsync": args.appendfsync,
                  "client_processes": args.procs,
-                 "command": command_line(args)},
+                 "command": rpt.command_line(args)},
     }
     cpus = [int(c) for c in client_cpus.split(",")] if client_cpus else []
     if args.h2load and not h2load.available():

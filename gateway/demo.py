@@ -630,8 +630,11 @@ def well_known_members() -> dict[str, str]:
 
 
 def well_known_member_notes() -> dict[str, str]:
-    """Role -> one line saying what that member is."""
-    return dict(_WELL_KNOWN)
+    """Role -> one line naming the member (psn_no and card, as a request needs them)
+    and saying what it is: ``psn_no 31010000000002, card K310100000002: EMP active ...``.
+    """
+    return {role: f"psn_no {psn_no_of(index)}, card {card_no_of(index)}: {note}"
+            for index, (role, note) in enumerate(_WELL_KNOWN)}
 
 
 def _well_known_member(index: int) -> Member:

@@ -52,6 +52,10 @@ REDIS_UP = Gauge(
     "claimgate_redis_up", "1 while the state store answers (the least over live workers)",
     multiprocess_mode="livemin",
 )
+RECONCILE_MISMATCHES = Counter(
+    "claimgate_reconcile_mismatches_total",
+    "Reconcile answers of MISMATCH (declared totals differ from the gateway's)", ["institution"],
+)
 LOG_DROPPED = Counter("claimgate_log_lines_dropped_total", "Access-log lines dropped (queue full)")
 
 

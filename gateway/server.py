@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # = grpc_health.v1.health.aio
-from grpc_reflection.v1alpha import reflection
 
 from claims.v1 import claims_pb2
 from gateway import metrics
@@ -22,6 +21,7 @@ from gateway.admission import AdmissionConfig
 from gateway.budget import Budgets
 from gateway.config import Config
 from gateway.reference import Reference
+from gateway.reflection import enable_server_reflection
 from gateway.security import safe_deserializer
 from gateway.service import ClaimGatewayService
 from gateway.store import Store
@@ -233,10 +233,8 @@ async def start_server(config: Config) -> RunningServer:
     add_claim_gateway(service, server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
-        server,
+    enable_server_reflection(  # grpc.reflection.v1 and v1alpha
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server
     )
     for name in ("", SERVICE_NAME):  # until the store monitor's first probe answers
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -112,7 +112,8 @@ def handler(
         token = budget_mod.DEADLINE.set(loop.time() + budget)
         try:
             check_decoded(request)
-            authorize(context, institution, required=self.require_client_certificate)
+            if not hasattr(request, "__aiter__"):  # a client stream authorizes each message
+                authorize(context, institution, required=self.require_client_certificate)
             if not self.store_up:
                 raise Unavailable("state store unreachable; retry")
             resp = await fn(self, request, context)
@@ -807,6 +808,8 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             setattr(difference, f.name,
                     getattr(gateway, f.name) - getattr(request.declared, f.name))
         matched = difference == pb.ReconcileTotals()
+        if not matched:
+            metrics.RECONCILE_MISMATCHES.labels(request.institution_code).inc()
         return pb.ReconcileResponse(
             result=pb.ReconcileResponse.MATCH if matched else pb.ReconcileResponse.MISMATCH,
             gateway=gateway, declared=request.declared, difference=difference,

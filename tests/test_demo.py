@@ -264,3 +264,13 @@ def test_well_known_members(population: list[Member]) -> None:
         assert member.assistance is (Assistance.DIBAO if role == "res_dibao" else Assistance.NONE)
         if role not in ("suspended", "terminated", "deceased"):
             assert member.status is MemberStatus.ACTIVE, role
+
+
+def test_well_known_member_notes_name_the_member_and_card(population: list[Member]) -> None:
+    """Each note gives what a request needs: the member's psn_no and its card."""
+    notes = well_known_member_notes()
+    by_psn = {m.psn_no: m for m in population[: len(notes)]}
+    for role, psn_no in well_known_members().items():
+        member = by_psn[psn_no]
+        assert notes[role].startswith(f"psn_no {member.psn_no}, card {member.card_no}: "), role
+    assert notes["lost_card"].endswith("card LOST; current 300.00, prior 1,000.00")
