@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -107,6 +108,7 @@ async def _seed(
     policy_path: str | None = None,
 ) -> bool:
     from gateway import demo
+    from gateway.journal import record_admin
     from gateway.store import Store
     from rules_compiled import REFERENCE_POLICY_PATH
     from rules_compiled.policy import load_policy_file
@@ -125,6 +127,7 @@ async def _seed(
             institutions=demo.demo_institutions(),
         )
         count = await store.save_members(demo.demo_population(members, seed=seed))
+        await record_admin(store, "SEED", pver=policy.version, rows=count)
         log.info("seeded policy %s, %d members in %.1f s", policy.version, count,
                  time.perf_counter() - t0)
         return True
@@ -151,6 +154,7 @@ def cmd_policy(argv: list[str]) -> int:
 def cmd_policy_publish(argv: list[str]) -> int:
     """``claimgate policy publish FILE``: an admin operation against Redis (its own
     credential: whoever can write the gateway's Redis). Gateways reload within a second."""
+    from gateway.journal import record_admin
     from gateway.store import Store
     from rules_compiled.policy import PolicyError, load_policy_file
 
@@ -172,6 +176,7 @@ def cmd_policy_publish(argv: list[str]) -> int:
         try:
             await store.publish_policy(policy_version=policy.version,
                                        policy_text=policy.source_text)
+            await record_admin(store, "POLICY_PUBLISH", pver=policy.version, src=args.file)
         finally:
             await store.close()
 
@@ -187,6 +192,9 @@ def cmd_policy_publish(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--operator"] and len(argv) > 1:  # who runs it, for the admin journal
+        os.environ["CLAIMGATE_OPERATOR"] = argv[1]
+        argv = argv[2:]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if argv and argv[0] == "policy":
         return cmd_policy(argv[1:])

@@ -43,6 +43,7 @@ from redis.exceptions import RedisError
 
 from gateway.config import Config
 from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
+from gateway.journal import record_admin
 from gateway.store import Store, member_key
 from rules_compiled.catalogue import CATALOGUE_COLUMNS
 from rules_compiled.model import (
@@ -890,7 +891,10 @@ EXIT_REDIS_FAILED = 2  # Redis failed while writing: re-run the same file
 async def _load(kind: str, path: str, url: str, cluster: bool) -> LoadReport:
     store = Store.from_url(url, cluster=cluster)
     try:
-        return await _LOADERS[kind](store, path)
+        report = await _LOADERS[kind](store, path)
+        if report.ok:
+            await record_admin(store, f"LOAD_{kind.upper()}", src=path, rows=report.rows_loaded)
+        return report
     finally:
         await store.close()
 
