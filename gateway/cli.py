@@ -146,6 +146,10 @@ def cmd_seed(args: argparse.Namespace, defaults: Config) -> int:
 def cmd_policy(argv: list[str]) -> int:
     if argv and argv[0] == "publish":
         return cmd_policy_publish(argv[1:])
+    if argv[:1] == ["explain"] and any(a.startswith("--settlement") for a in argv):
+        from gateway.explain import explain_settlement_main
+
+        return explain_settlement_main(argv[1:])
     from rules_compiled.cli import policy_main
 
     return policy_main(argv)

@@ -337,7 +337,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 referral = referral or int(ep.get("ref", "0"))
                 emergency = emergency or ep.get("emg") == "1"
             assert claim_plan is not None
-            resp, co, lo = self._adjudicate(
+            resp, co, lo, kernel_input = self._adjudicate(
                 ref, req, inst, snap, service_date, claim_plan, lines,
                 diagnosis=diagnosis, referral=referral, emergency=emergency,
                 discharge_order=discharge_order,
@@ -362,7 +362,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 settle_day=M.day_number(_clearing_day(now)), settlement_id=settlement_id,
                 req_hash=req_hash, response_bytes=body,
                 settled_at=resp.settled_at, episode_id=episode_id,
-                episode_line_count=len(lines),
+                episode_line_count=len(lines), kernel_input=kernel_input,
             )
             budget_mod.check("the commit", COMMIT_RESERVE_S)
             outcome = await self.store.commit_settlement(snap, plan_c)
@@ -451,7 +451,8 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         referral: int,
         emergency: bool,
         discharge_order: dt.date | None,
-    ) -> tuple[pb.SettlementResponse, np.ndarray, np.ndarray]:
+    ) -> tuple[pb.SettlementResponse, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The claim's response, its kernel outputs (CO_*, LO_*) and inputs (CI_*, LI_*)."""
         resp = pb.SettlementResponse(
             request_id=req.request_id,
             psn_no=req.psn_no,
@@ -465,7 +466,8 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         if reason is not None:
             resp.status = pb.REFUSED
             resp.refusal_reason = reason
-            return resp, np.empty(0, np.int64), np.empty((0, M.LO_N), np.int64)
+            empty = np.empty(0, np.int64)
+            return resp, empty, np.empty((0, M.LO_N), np.int64), (empty, empty)
         engine = ref.engine
         claims = S.claim_row(
             engine, snap.member, inst, snap.accumulators,
@@ -486,7 +488,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         resp.warnings.extend(S.warnings(req, snap, engine.policy.settlements_per_day_max))
         resp.acct_current_balance_fen = snap.member.acct_current_fen
         resp.acct_prior_balance_fen = snap.member.acct_prior_fen
-        return resp, co, line_out
+        return resp, co, line_out, (claims, line_cols)
 
     async def _replay(self, snap: MemberSnapshot, req_hash: str) -> pb.SettlementResponse:
         idem = snap.idem

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -303,8 +304,13 @@ def commit_plan(
     settled_at: str,
     episode_id: str = "",
     episode_line_count: int = 0,
+    kernel_input: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SettlementCommit:
-    """Everything the commit script writes for one settlement."""
+    """Everything the commit script writes for one settlement.
+
+    ``kernel_input`` (the CI_* row and LI_* rows) is kept in the record, compressed,
+    so that ``claimgate policy explain --settlement`` replays the computation later.
+    """
     statuses = lo[:, M.LO_STATUS].tolist()
     increments = {
         f"y{year}:{name}": int(co[col])
@@ -356,6 +362,9 @@ def commit_plan(
         "fills_old": "|".join(f"{k}={v}" for k, v in prior_fills.items()),
         "dups": "\n".join(dup_keys),
     }
+    if kernel_input is not None:
+        record["ci"] = zlib.compress(np.ascontiguousarray(kernel_input[0], np.int64).tobytes(), 1)
+        record["li"] = zlib.compress(np.ascontiguousarray(kernel_input[1], np.int64).tobytes(), 1)
     return SettlementCommit(
         request_id=req.request_id,
         request_hash=req_hash,
