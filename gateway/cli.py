@@ -109,6 +109,7 @@ async def _seed(
 ) -> bool:
     from gateway import demo
     from gateway.journal import record_admin
+    from gateway.progress import counted
     from gateway.store import Store
     from rules_compiled import REFERENCE_POLICY_PATH
     from rules_compiled.policy import load_policy_file
@@ -126,7 +127,8 @@ async def _seed(
             catalogue=demo.demo_catalogue(),
             institutions=demo.demo_institutions(),
         )
-        count = await store.save_members(demo.demo_population(members, seed=seed))
+        count = await store.save_members(counted(demo.demo_population(members, seed=seed),
+                                                 "seed members", members, unit="members"))
         await record_admin(store, "SEED", pver=policy.version, rows=count)
         log.info("seeded policy %s, %d members in %.1f s", policy.version, count,
                  time.perf_counter() - t0)

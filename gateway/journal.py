@@ -32,6 +32,7 @@ from typing import IO, Any
 
 import orjson
 
+from gateway.progress import Progress
 from gateway.store import ADMIN_JOURNAL, PARTITIONS, Store
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -178,16 +179,19 @@ async def export(
     first_ms, last_ms = day_start_ms(start), day_start_ms(end) + DAY_MS - 1
     count = 0
     lo = first_ms
-    while lo <= last_ms:
-        hi = min(lo + window_ms - 1, last_ms)
-        for entry in await _window(store, lo, hi, inst):
-            row = entry.row()
-            if writer is not None:
-                writer.writerow(row)
-            else:
-                out.write(orjson.dumps(row).decode() + "\n")
-            count += 1
-        lo = hi + 1
+    windows = -(-(last_ms + 1 - first_ms) // window_ms)
+    with Progress("journal export", windows, unit="windows") as progress:
+        while lo <= last_ms:
+            hi = min(lo + window_ms - 1, last_ms)
+            for entry in await _window(store, lo, hi, inst):
+                row = entry.row()
+                if writer is not None:
+                    writer.writerow(row)
+                else:
+                    out.write(orjson.dumps(row).decode() + "\n")
+                count += 1
+            lo = hi + 1
+            progress.advance()
     out.flush()
     return count
 
