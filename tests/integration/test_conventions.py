@@ -182,7 +182,8 @@ def test_reconcile_and_export_name_the_clearing_time_zone(stub: pb_grpc.ClaimGat
     assert rec.gateway.settlement_count >= 1
     call = stub.ExportSettlements(pb.ExportSettlementsRequest(**span))  # type: ignore[arg-type]
     assert dict(call.initial_metadata())["clearing-time-zone"] == "Asia/Shanghai"
-    assert any(s.psn_no == m.psn_no for s in call)
+    exported = list(call)
+    assert any(s.psn_no == m.psn_no for s in exported)
 
 
 def test_unavailable_and_shed_say_when_to_retry(tmp_path: Path) -> None:
