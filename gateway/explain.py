@@ -62,7 +62,7 @@ async def load_stored_claim(store: Store, settlement_id: str) -> StoredClaim:
     if record is None:
         raise ExplainError(f"no settlement {settlement_id!r}")
     resp = pb.SettlementResponse.FromString(record["resp"])
-    if "ci" not in record or "li" not in record:
+    if "ci" not in record or ("li" not in record and "liz" not in record):
         raise ExplainError(f"settlement {settlement_id} was committed before settlements kept "
                            "their inputs; it cannot be replayed")
     text = await store.policy_text(resp.policy_version)
@@ -73,8 +73,9 @@ async def load_stored_claim(store: Store, settlement_id: str) -> StoredClaim:
         raise ExplainError("no reference data in Redis")
     policy = compile_policy(text, f"ref:policy:versions@{resp.policy_version}")
     engine = Engine(policy, data.catalogue)
-    row = np.frombuffer(zlib.decompress(record["ci"]), np.int64).tolist()
-    lines = np.frombuffer(zlib.decompress(record["li"]), np.int64).reshape(-1, M.LI_N).tolist()
+    row = np.frombuffer(record["ci"], np.int64).tolist()
+    raw_lines = record["li"] if "li" in record else zlib.decompress(record["liz"])
+    lines = np.frombuffer(raw_lines, np.int64).reshape(-1, M.LI_N).tolist()
     if len(row) != M.CI_N or len(lines) != len(resp.lines):
         raise ExplainError(f"settlement {settlement_id}: stored inputs do not fit this version")
     for ln, result in zip(lines, resp.lines, strict=True):  # catalogue rows by item code

@@ -286,6 +286,9 @@ def check_invariants(co: np.ndarray, lo: np.ndarray, lines: Sequence[pb.FeeLine]
         raise InvariantBroken(f"§8 invariant check {checks.index(False)} failed: {c}")
 
 
+KERNEL_INPUT_RAW_MAX = 64 * M.LI_N * 8  # line rows of up to 64 lines are kept uncompressed
+
+
 def commit_plan(
     req: pb.SettleRequest,
     lines: Sequence[pb.FeeLine],
@@ -308,8 +311,9 @@ def commit_plan(
 ) -> SettlementCommit:
     """Everything the commit script writes for one settlement.
 
-    ``kernel_input`` (the CI_* row and LI_* rows) is kept in the record, compressed,
-    so that ``claimgate policy explain --settlement`` replays the computation later.
+    ``kernel_input`` (the CI_* row and LI_* rows) is kept in the record (large line
+    tables compressed), so that ``claimgate policy explain --settlement`` replays the
+    computation later.
     """
     statuses = lo[:, M.LO_STATUS].tolist()
     increments = {
@@ -363,8 +367,12 @@ def commit_plan(
         "dups": "\n".join(dup_keys),
     }
     if kernel_input is not None:
-        record["ci"] = zlib.compress(np.ascontiguousarray(kernel_input[0], np.int64).tobytes(), 1)
-        record["li"] = zlib.compress(np.ascontiguousarray(kernel_input[1], np.int64).tobytes(), 1)
+        claim_in, lines_in = (np.ascontiguousarray(a, np.int64).tobytes() for a in kernel_input)
+        record["ci"] = claim_in
+        if len(lines_in) <= KERNEL_INPUT_RAW_MAX:  # zlib costs tens of µs even on a few bytes
+            record["li"] = lines_in
+        else:  # an episode of thousands of lines: ~10x smaller
+            record["liz"] = zlib.compress(lines_in, 1)
     return SettlementCommit(
         request_id=req.request_id,
         request_hash=req_hash,

@@ -20,6 +20,7 @@ from gateway.redis_server import RedisServer
 from rules_compiled import REFERENCE_POLICY_PATH
 from rules_compiled.reference import yuan
 from tests.integration.harness import (
+    HOSPITAL,
     PHARMACY,
     RELAXED_BUDGETS_MS,
     GatewayThread,
@@ -45,6 +46,29 @@ def settle(stub: pb_grpc.ClaimGatewayStub, m) -> pb.SettlementResponse:  # type:
         psn_no=m.psn_no, setting=pb.PHARMACY, card_no=m.card_no,
         service_date=TODAY.isoformat(), use_account=True, lines=lines))
     assert resp.status == pb.SETTLED
+    return resp
+
+
+def settle_episode(stub: pb_grpc.ClaimGatewayStub, m, n_lines: int) -> pb.SettlementResponse:  # type: ignore[no-untyped-def]
+    """Admit, upload ``n_lines`` lines, discharge, settle: an inpatient settlement."""
+    n = next(_seq)
+    ids = (f"EXPLAIN-EP{TODAY:%Y%m%d}{n:07d}-{k}" for k in range(4))
+    common = dict(institution_code=HOSPITAL.code, psn_no=m.psn_no)
+    ep = stub.Admit(pb.AdmitRequest(
+        request_id=next(ids), card_no=m.card_no, diagnosis_code="I21.0",
+        admission_date=(TODAY - dt.timedelta(days=5)).isoformat(), **common))
+    codes = ["T-A-DRUG", "T-B-MAT", "T-C-DRUG", "T-SVC-CAP"]
+    lines = [pb.FeeLine(feedetl_sn=sn, item_code=codes[sn % 4], unit_price_fen=900 + sn,
+                        quantity=1 + sn % 2, amount_fen=(900 + sn) * (1 + sn % 2))
+             for sn in range(1, n_lines + 1)]
+    stub.UploadFeeDetails(iter([pb.FeeDetailChunk(
+        request_id=next(ids), episode_id=ep.episode_id, lines=lines, **common)]))
+    stub.Discharge(pb.DischargeRequest(request_id=next(ids), episode_id=ep.episode_id,
+                                       discharge_date=TODAY.isoformat(), **common))
+    resp = stub.Settle(pb.SettleRequest(
+        request_id=next(ids), setting=pb.INPATIENT, card_no=m.card_no,
+        service_date=TODAY.isoformat(), use_account=True, episode_id=ep.episode_id, **common))
+    assert resp.status == pb.SETTLED and len(resp.lines) == n_lines
     return resp
 
 
@@ -76,7 +100,8 @@ def test_explain_a_committed_settlement_under_its_policy_version(
         assert claimgate(["policy", "publish", str(REFERENCE_POLICY_PATH),
                           "--redis-url", server.url]) == 0
         m = base_member(acct_current_fen=3_000, acct_prior_fen=0)  # the account runs short
-        put_members(r, [m])
+        patient = base_member()
+        put_members(r, [m, patient])
         r.close()
         g = GatewayThread(Config(listen="127.0.0.1:0", redis_url=server.url, plaintext=True,
                                  access_log=False, budgets_ms=RELAXED_BUDGETS_MS)).start()
@@ -93,10 +118,12 @@ def test_explain_a_committed_settlement_under_its_policy_version(
                 wait_for(lambda: g.running.service.reference.policy_version
                          == "reference-2024.2", "the new policy loaded")
                 second = settle(stub, m)
+                inpatient = settle_episode(stub, patient, 200)  # its lines kept compressed
         finally:
             g.stop()
 
-        for resp, version in ((first, "reference-2024.1"), (second, "reference-2024.2")):
+        for resp, version in ((first, "reference-2024.1"), (second, "reference-2024.2"),
+                              (inpatient, "reference-2024.2")):
             assert resp.policy_version == version
             status, out = explain(server.url, resp.settlement_id, capsys)
             assert status == 0, out
