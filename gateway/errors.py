@@ -85,14 +85,16 @@ class InvalidArgument(ClaimError):
         self.violations: list[tuple[str, str]] = [(field, problem)]
 
     @classmethod
-    def of(cls, violations: Sequence[tuple[str, str]]) -> InvalidArgument:
-        """One error for several bad fields; the message names the first."""
+    def of(cls, violations: Sequence[tuple[str, str]], total: int = 0) -> InvalidArgument:
+        """One error for several bad fields (``total`` of them, when more were found than
+        kept); the message names the first."""
         assert violations
         field, problem = violations[0]
         err = cls(field, problem)
         err.violations = list(violations[:VIOLATIONS_MAX])
-        if len(violations) > 1:
-            err.message = f"{err.message} (and {len(violations) - 1} more field(s))"
+        total = max(total, len(violations))
+        if total > 1:
+            err.message = f"{err.message} (and {total - 1} more field(s))"
         return err
 
 

@@ -89,12 +89,14 @@ class Violations:
     stopping; :meth:`done` raises them all (the first leads the message).
     """
 
-    __slots__ = ("found",)
+    __slots__ = ("found", "total")
 
     def __init__(self) -> None:
-        self.found: list[tuple[str, str]] = []
+        self.found: list[tuple[str, str]] = []  # the first VIOLATIONS_MAX
+        self.total = 0
 
     def add(self, field: str, problem: str) -> None:
+        self.total += 1
         if len(self.found) < VIOLATIONS_MAX:
             self.found.append((field, problem))
 
@@ -108,7 +110,7 @@ class Violations:
 
     def done(self) -> None:
         if self.found:
-            raise InvalidArgument.of(self.found)
+            raise InvalidArgument.of(self.found, self.total)
 
 
 def check_lines(
