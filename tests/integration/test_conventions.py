@@ -4,8 +4,10 @@ uploads, and the clearing day's time zone on reconciliation."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -20,6 +22,7 @@ from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.config import Config
 from gateway.errors import DOMAIN
 from gateway.redis_server import RedisServer
+from gateway.store import MemberKeys
 from rules_compiled.model import MemberStatus
 from tests.integration.harness import (
     HOSPITAL,
@@ -223,4 +226,49 @@ def test_unavailable_and_shed_say_when_to_retry(tmp_path: Path) -> None:
             assert retry.retry_delay.ToNanoseconds() > 0
     finally:
         g.stop()
+        server.stop()
+
+
+def test_a_call_cut_by_shutdown_is_retried_with_the_same_id(tmp_path: Path) -> None:
+    """A call in flight when the server stops (past its grace period) ends with a
+    retriable status; the retry with the same request id, on the next server, settles
+    once."""
+    server = RedisServer(tmp_path / "redis").start()
+    rc = redis.Redis.from_url(server.url)
+    put_reference(rc)
+    m = base_member(acct_current_fen=10_000, acct_prior_fen=0)
+    put_members(rc, [m])
+    cfg = Config(listen="127.0.0.1:0", redis_url=server.url, access_log=False, plaintext=True,
+                 budgets_ms=dict(RELAXED_BUDGETS_MS))
+    first = GatewayThread(cfg).start()
+    second: GatewayThread | None = None
+    req = claim(m)
+    try:
+        with grpc.insecure_channel(first.address) as ch, ThreadPoolExecutor(1) as pool:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            rc.execute_command("CLIENT", "PAUSE", 3000, "WRITE")  # the call waits on Redis
+            try:
+                call = pool.submit(stub.Settle, req)
+                wait_for(lambda: first.running.service.admission.inflight == 1, "in flight")
+                loop = first._loop  # stop gRPC alone, with a grace shorter than the wait
+                assert loop is not None
+                asyncio.run_coroutine_threadsafe(
+                    first.running.server.stop(0.05), loop).result(timeout=30)
+                with pytest.raises(grpc.RpcError) as e:
+                    call.result(timeout=30)
+            finally:
+                rc.execute_command("CLIENT", "UNPAUSE")
+            # grpc's core says UNAVAILABLE ("Cancelling all calls"); some clients CANCELLED.
+            assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+        second = GatewayThread(cfg).start()
+        with grpc.insecure_channel(second.address) as ch:
+            again = pb_grpc.ClaimGatewayStub(ch).Settle(req)
+        assert again.status == pb.SETTLED
+        paid = again.amounts.acct_pay_fen
+        assert int(rc.hget(MemberKeys.of(m.psn_no).member, "cur")) == 10_000 - paid
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+        rc.close()
         server.stop()
