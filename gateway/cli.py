@@ -222,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(argv[1:])
     defaults = Config.from_env()
     parser = argparse.ArgumentParser(prog="claimgate", description=__doc__)
+    parser.add_argument("--operator", metavar="NAME",
+                        help="who runs the command, for the audit journal of loads, seeds "
+                             "and publishes (first argument; default: CLAIMGATE_OPERATOR, "
+                             "else the OS user)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the gRPC gateway")
