@@ -31,7 +31,7 @@ import csv
 import datetime as dt
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,8 +198,10 @@ def rows(members: int, seed: int) -> Iterator[dict[str, str]]:
         yield member_row(index, seed)
 
 
-def write_members_csv(path: Path, members: int, seed: int) -> int:
-    """Write ``members`` rows in the ``claimgate load members`` format; returns the count."""
+def write_members_csv(path: Path, members: int, seed: int,
+                      advance: Callable[[int], None] | None = None) -> int:
+    """Write ``members`` rows in the ``claimgate load members`` format; returns the count.
+    ``advance(n)`` is told of every 1,000 rows written (a progress line)."""
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=MEMBER_COLUMNS, lineterminator="\n")
         w.writeheader()
@@ -207,6 +209,10 @@ def write_members_csv(path: Path, members: int, seed: int) -> int:
         for row in rows(members, seed):
             w.writerow(row)
             count += 1
+            if advance is not None and count % 1000 == 0:
+                advance(1000)
+    if advance is not None and count % 1000:
+        advance(count % 1000)
     return count
 
 

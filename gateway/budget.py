@@ -45,6 +45,7 @@ DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 
 class DeadlineExceeded(ClaimError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "BUDGET_SPENT"
 
 
 _SETTING_NAMES = {1: "PHARMACY", 2: "OUTPATIENT", 3: "INPATIENT", 4: "MAJOR_OUTPATIENT"}

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -107,6 +108,8 @@ async def _seed(
     policy_path: str | None = None,
 ) -> bool:
     from gateway import demo
+    from gateway.journal import record_admin
+    from gateway.progress import counted
     from gateway.store import Store
     from rules_compiled import REFERENCE_POLICY_PATH
     from rules_compiled.policy import load_policy_file
@@ -124,7 +127,9 @@ async def _seed(
             catalogue=demo.demo_catalogue(),
             institutions=demo.demo_institutions(),
         )
-        count = await store.save_members(demo.demo_population(members, seed=seed))
+        count = await store.save_members(counted(demo.demo_population(members, seed=seed),
+                                                 "seed members", members, unit="members"))
+        await record_admin(store, "SEED", pver=policy.version, rows=count)
         log.info("seeded policy %s, %d members in %.1f s", policy.version, count,
                  time.perf_counter() - t0)
         return True
@@ -143,6 +148,10 @@ def cmd_seed(args: argparse.Namespace, defaults: Config) -> int:
 def cmd_policy(argv: list[str]) -> int:
     if argv and argv[0] == "publish":
         return cmd_policy_publish(argv[1:])
+    if argv[:1] == ["explain"] and any(a.startswith("--settlement") for a in argv):
+        from gateway.explain import explain_settlement_main
+
+        return explain_settlement_main(argv[1:])
     from rules_compiled.cli import policy_main
 
     return policy_main(argv)
@@ -151,6 +160,7 @@ def cmd_policy(argv: list[str]) -> int:
 def cmd_policy_publish(argv: list[str]) -> int:
     """``claimgate policy publish FILE``: an admin operation against Redis (its own
     credential: whoever can write the gateway's Redis). Gateways reload within a second."""
+    from gateway.journal import record_admin
     from gateway.store import Store
     from rules_compiled.policy import PolicyError, load_policy_file
 
@@ -172,6 +182,7 @@ def cmd_policy_publish(argv: list[str]) -> int:
         try:
             await store.publish_policy(policy_version=policy.version,
                                        policy_text=policy.source_text)
+            await record_admin(store, "POLICY_PUBLISH", pver=policy.version, src=args.file)
         finally:
             await store.close()
 
@@ -187,6 +198,9 @@ def cmd_policy_publish(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--operator"] and len(argv) > 1:  # who runs it, for the admin journal
+        os.environ["CLAIMGATE_OPERATOR"] = argv[1]
+        argv = argv[2:]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if argv and argv[0] == "policy":
         return cmd_policy(argv[1:])
@@ -208,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(argv[1:])
     defaults = Config.from_env()
     parser = argparse.ArgumentParser(prog="claimgate", description=__doc__)
+    parser.add_argument("--operator", metavar="NAME",
+                        help="who runs the command, for the audit journal of loads, seeds "
+                             "and publishes (first argument; default: CLAIMGATE_OPERATOR, "
+                             "else the OS user)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the gRPC gateway")

@@ -6,7 +6,11 @@
 
 Every mutation the gateway commits (SETTLE, REVERSE, CANCEL, TOMBSTONE, ADMIT, DISCHARGE,
 UPLOAD) appends one entry to its partition's journal stream in the same atomic script
-call; stream ids are commit times in ms. The date range is in China Standard Time
+call; stream ids are commit times in ms. Every operator change of data (LOAD_MEMBERS,
+LOAD_INSTITUTIONS, LOAD_CATALOGUE, SEED, POLICY_PUBLISH) appends one entry to the admin
+journal with who (``operator_id``: ``--operator``, else ``CLAIMGATE_OPERATOR``, else the
+OS user) and what (``source`` file, ``rows_loaded``, ``policy_version``); its
+``partition`` is empty. The date range is in China Standard Time
 (UTC+8), the calendar the platform clears on.
 
 Rows are sorted by commit time (then partition, then stream sequence). Memory is bounded
@@ -20,6 +24,7 @@ import argparse
 import asyncio
 import csv
 import datetime as dt
+import getpass
 import os
 import sys
 from dataclasses import dataclass
@@ -27,7 +32,8 @@ from typing import IO, Any
 
 import orjson
 
-from gateway.store import PARTITIONS, Store
+from gateway.progress import Progress
+from gateway.store import ADMIN_JOURNAL, PARTITIONS, Store
 
 CST = dt.timezone(dt.timedelta(hours=8))
 DAY_MS = 86_400_000
@@ -48,6 +54,8 @@ TEXT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reversal_id", "rev"),
     ("episode_id", "ep"),
     ("recorded_at", "at"),
+    ("source", "src"),
+    ("policy_version", "pver"),
 )
 AMOUNT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("medfee_sumamt_fen", "medfee"),
@@ -61,6 +69,7 @@ AMOUNT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("psn_cash_pay_fen", "cash"),
     ("lines_added", "added"),
     ("upload_amount_fen", "amount"),
+    ("rows_loaded", "rows"),
 )
 COLUMNS: tuple[str, ...] = (
     "entry_id", "partition", "time",
@@ -82,7 +91,7 @@ class Entry:
         when = dt.datetime.fromtimestamp(self.ms / 1000, dt.UTC).astimezone(CST)
         out: dict[str, Any] = {
             "entry_id": f"{self.ms}-{self.seq}",
-            "partition": self.partition,
+            "partition": self.partition if self.partition != ADMIN_JOURNAL else None,
             "time": when.isoformat(timespec="milliseconds"),
         }
         for column, name in TEXT_COLUMNS:
@@ -94,6 +103,29 @@ class Entry:
             if raw is not None and raw != b"":
                 out[column] = int(raw)
         return out
+
+
+def operator_name() -> str:
+    """Who runs an admin command: ``CLAIMGATE_OPERATOR`` (``claimgate --operator``), else
+    the OS user."""
+    name = os.environ.get("CLAIMGATE_OPERATOR", "")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (a bare container)
+        return f"uid:{os.getuid()}"
+
+
+async def record_admin(store: Store, kind: str, **fields: str | int) -> None:
+    """Journal one operator change of data (a load, a seed, a policy publish)."""
+    now = dt.datetime.now(dt.UTC)
+    entry: dict[str, str | int] = {
+        "type": kind, "op": operator_name(),
+        "at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    entry.update({k: v for k, v in fields.items() if v != ""})
+    await store.append_admin_journal(entry)
 
 
 def day_start_ms(day: dt.date) -> int:
@@ -122,8 +154,8 @@ async def _window(store: Store, start_ms: int, end_ms: int, institution: bytes |
             out.append(Entry(ms, seq, p, fields))
         return out
 
-    entries = [e for part in await asyncio.gather(*(one(p) for p in range(PARTITIONS)))
-               for e in part]
+    journals = (ADMIN_JOURNAL, *range(PARTITIONS))
+    entries = [e for part in await asyncio.gather(*(one(p) for p in journals)) for e in part]
     entries.sort(key=lambda e: (e.ms, e.partition, e.seq))
     return entries
 
@@ -147,16 +179,19 @@ async def export(
     first_ms, last_ms = day_start_ms(start), day_start_ms(end) + DAY_MS - 1
     count = 0
     lo = first_ms
-    while lo <= last_ms:
-        hi = min(lo + window_ms - 1, last_ms)
-        for entry in await _window(store, lo, hi, inst):
-            row = entry.row()
-            if writer is not None:
-                writer.writerow(row)
-            else:
-                out.write(orjson.dumps(row).decode() + "\n")
-            count += 1
-        lo = hi + 1
+    windows = -(-(last_ms + 1 - first_ms) // window_ms)
+    with Progress("journal export", windows, unit="windows") as progress:
+        while lo <= last_ms:
+            hi = min(lo + window_ms - 1, last_ms)
+            for entry in await _window(store, lo, hi, inst):
+                row = entry.row()
+                if writer is not None:
+                    writer.writerow(row)
+                else:
+                    out.write(orjson.dumps(row).decode() + "\n")
+                count += 1
+            lo = hi + 1
+            progress.advance()
     out.flush()
     return count
 

@@ -43,6 +43,8 @@ from redis.exceptions import RedisError
 
 from gateway.config import Config
 from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
+from gateway.journal import record_admin
+from gateway.progress import counted
 from gateway.store import Store, member_key
 from rules_compiled.catalogue import CATALOGUE_COLUMNS
 from rules_compiled.model import (
@@ -598,7 +600,8 @@ async def load_members_csv(store: Store, path: str | os.PathLike[str]) -> LoadRe
         valid = await asyncio.to_thread(_validate_members, file, problems, spool)
         problems.fill(report)
         if report.ok:
-            report.rows_loaded = await _write_members(store, _spooled_chunks(spool))
+            report.rows_loaded = await _write_members(store, counted(
+                _spooled_chunks(spool), "load members", valid, weight=len, unit="members"))
             assert report.rows_loaded == valid, (report.rows_loaded, valid)
     report.elapsed_s = time.perf_counter() - t0
     return report
@@ -890,7 +893,10 @@ EXIT_REDIS_FAILED = 2  # Redis failed while writing: re-run the same file
 async def _load(kind: str, path: str, url: str, cluster: bool) -> LoadReport:
     store = Store.from_url(url, cluster=cluster)
     try:
-        return await _LOADERS[kind](store, path)
+        report = await _LOADERS[kind](store, path)
+        if report.ok:
+            await record_admin(store, f"LOAD_{kind.upper()}", src=path, rows=report.rows_loaded)
+        return report
     finally:
         await store.close()
 

@@ -62,7 +62,8 @@ def authorize(context: grpc.aio.ServicerContext, institution_code: str, *, requi
         return
     peer = peer_institution(context)
     if peer is None:
-        raise PermissionDenied("institution_code: no client certificate")
+        raise PermissionDenied("institution_code: no client certificate",
+                               reason="CLIENT_CERTIFICATE_REQUIRED")
     if institution_code != peer:
         raise PermissionDenied(
             f"institution_code: the client certificate is for {peer!r}, not {institution_code!r}"

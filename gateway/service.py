@@ -38,6 +38,8 @@ from gateway.errors import (
     NotFound,
     PermissionDenied,
     Unavailable,
+    shed_status,
+    status_of,
 )
 from gateway.memberlock import MemberLocks
 from gateway.reference import Reference
@@ -62,6 +64,7 @@ STALE_RETRIES_MAX = 5  # re-read and re-adjudicate at most this often on a stale
 LINES_PER_EPISODE_MAX = 20_000
 LINES_PER_CHUNK_MAX = 1_000
 CST = dt.timezone(dt.timedelta(hours=8))
+CLEARING_TIME_ZONE = "Asia/Shanghai"  # the clearing day's zone, as Reconcile/Export say it
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -97,12 +100,13 @@ def handler(
         institution = getattr(request, "institution_code", "")
         code, reason, detail = grpc.StatusCode.OK, "", ""
         resp: Any = None
+        error: ClaimError | None = None
         try:
             self.admission.enter(institution)
         except Shed as e:
             metrics.SHED.labels(e.reason).inc()
             self._record(method, request, grpc.StatusCode.RESOURCE_EXHAUSTED, e.reason, t0)
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, e.message)
+            await context.abort(*shed_status(e.reason, e.message))
         metrics.INFLIGHT.inc()
         loop = asyncio.get_running_loop()
         budget = self.budgets.budget_s(method, request)
@@ -120,7 +124,7 @@ def handler(
             reason = getattr(message_of(resp), "refusal_reason", "")
             return resp
         except ClaimError as e:
-            code, detail = e.code, e.message
+            code, detail, error = e.code, e.message, e
         except StoreTimeout as e:
             code, detail = grpc.StatusCode.UNAVAILABLE, (
                 f"state store slow ({e}); retry with the same request_id"
@@ -139,7 +143,7 @@ def handler(
             self.admission.leave(institution)
             metrics.INFLIGHT.dec()
             self._record(method, request, code, reason, t0, resp)
-        await context.abort(code, detail)
+        await context.abort(*status_of(code, detail, error))
         raise AssertionError("unreachable")  # context.abort raises
 
     wrapped.__name__ = fn.__name__
@@ -203,7 +207,10 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
     def _institution(ref: Reference, code: str) -> Institution:
         inst = ref.institutions.get(code)
         if inst is None:
-            raise NotFound(f"institution_code: unknown institution {code!r}")
+            raise NotFound(
+                f"institution_code: unknown institution {code!r}",
+                reason="UNKNOWN_INSTITUTION",
+            )
         return inst
 
     @staticmethod
@@ -225,7 +232,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         inst = self._institution(ref, request.institution_code)
         snap = await self.store.read_member(request.psn_no, year=on.year, day=M.day_number(on))
         if snap is None:
-            raise NotFound(f"psn_no: unknown member {request.psn_no!r}")
+            raise NotFound(f"psn_no: unknown member {request.psn_no!r}", reason="UNKNOWN_MEMBER")
         m = snap.member
         card = request.card_no or m.card_no
         reason = S.gate_reason(m, inst, card, on)
@@ -315,7 +322,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 episode_id=episode_id,
             )
             if snap is None:
-                raise NotFound(f"psn_no: unknown member {req.psn_no!r}")
+                raise NotFound(f"psn_no: unknown member {req.psn_no!r}", reason="UNKNOWN_MEMBER")
             if commit and snap.idem:
                 return await self._replay(snap, req_hash)
             lines: list[pb.FeeLine] = list(req.lines)
@@ -331,7 +338,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 referral = referral or int(ep.get("ref", "0"))
                 emergency = emergency or ep.get("emg") == "1"
             assert claim_plan is not None
-            resp, co, lo = self._adjudicate(
+            resp, co, lo, kernel_input = self._adjudicate(
                 ref, req, inst, snap, service_date, claim_plan, lines,
                 diagnosis=diagnosis, referral=referral, emergency=emergency,
                 discharge_order=discharge_order,
@@ -356,7 +363,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 settle_day=M.day_number(_clearing_day(now)), settlement_id=settlement_id,
                 req_hash=req_hash, response_bytes=body,
                 settled_at=resp.settled_at, episode_id=episode_id,
-                episode_line_count=len(lines),
+                episode_line_count=len(lines), kernel_input=kernel_input,
             )
             budget_mod.check("the commit", COMMIT_RESERVE_S)
             outcome = await self.store.commit_settlement(snap, plan_c)
@@ -374,13 +381,20 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                     "request_id: already used for a request with different content"
                 )
             if outcome.status == "TOMBSTONE":
-                raise FailedPrecondition("request_id: cancelled by CancelByRequest (冲正)")
+                raise FailedPrecondition(
+                    "request_id: cancelled by CancelByRequest (冲正)",
+                    reason="TOMBSTONED",
+                )
             if outcome.status == "EPISODE":
                 raise FailedPrecondition(
-                    f"episode_id: episode is {outcome.settlement_id}, not DISCHARGED"
+                    f"episode_id: episode is {outcome.settlement_id}, not DISCHARGED",
+                    reason="EPISODE_NOT_DISCHARGED"
                 )
             # STALE or OVERDRAW: the member changed since the read; adjudicate again.
-        raise Unavailable("member state changed too often during settlement; retry")
+        raise Unavailable(
+            "member state changed too often during settlement; retry",
+            reason="CONTENTION",
+        )
 
     async def _episode_claim(
         self, req: pb.SettleRequest, snap: MemberSnapshot, service_date: dt.date
@@ -388,17 +402,24 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         """An inpatient claim's lines are its episode's uploaded lines."""
         ep = snap.episode
         if not ep or ep.get("psn") != req.psn_no:
-            raise NotFound(f"episode_id: unknown episode {req.episode_id!r}")
+            raise NotFound(
+                f"episode_id: unknown episode {req.episode_id!r}",
+                reason="UNKNOWN_EPISODE",
+            )
         if ep.get("inst") != req.institution_code:
             raise PermissionDenied("episode_id: the episode belongs to another institution")
         if ep.get("status") != "DISCHARGED":
             raise FailedPrecondition(
-                f"episode_id: episode is {ep.get('status')}; settle after discharge"
+                f"episode_id: episode is {ep.get('status')}; settle after discharge",
+                reason="EPISODE_NOT_DISCHARGED"
             )
         if M.day_number(service_date) != int(ep["dis"]):
             raise InvalidArgument("service_date", "must be the episode's discharge date")
         if not snap.episode_lines:
-            raise FailedPrecondition("episode_id: no fee lines were uploaded")
+            raise FailedPrecondition(
+                "episode_id: no fee lines were uploaded",
+                reason="NO_FEE_LINES",
+            )
         lines = sorted(parse_fee_lines(snap.episode_lines), key=_FEEDETL_SN)
         line_dates = [
             dt.date.fromisoformat(ln.service_date) if ln.service_date else service_date
@@ -431,7 +452,8 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         referral: int,
         emergency: bool,
         discharge_order: dt.date | None,
-    ) -> tuple[pb.SettlementResponse, np.ndarray, np.ndarray]:
+    ) -> tuple[pb.SettlementResponse, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The claim's response, its kernel outputs (CO_*, LO_*) and inputs (CI_*, LI_*)."""
         resp = pb.SettlementResponse(
             request_id=req.request_id,
             psn_no=req.psn_no,
@@ -445,7 +467,8 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         if reason is not None:
             resp.status = pb.REFUSED
             resp.refusal_reason = reason
-            return resp, np.empty(0, np.int64), np.empty((0, M.LO_N), np.int64)
+            empty = np.empty(0, np.int64)
+            return resp, empty, np.empty((0, M.LO_N), np.int64), (empty, empty)
         engine = ref.engine
         claims = S.claim_row(
             engine, snap.member, inst, snap.accumulators,
@@ -466,12 +489,15 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         resp.warnings.extend(S.warnings(req, snap, engine.policy.settlements_per_day_max))
         resp.acct_current_balance_fen = snap.member.acct_current_fen
         resp.acct_prior_balance_fen = snap.member.acct_prior_fen
-        return resp, co, line_out
+        return resp, co, line_out, (claims, line_cols)
 
     async def _replay(self, snap: MemberSnapshot, req_hash: str) -> pb.SettlementResponse:
         idem = snap.idem
         if idem.get("k") == "tombstone":
-            raise FailedPrecondition("request_id: cancelled by CancelByRequest (冲正)")
+            raise FailedPrecondition(
+                "request_id: cancelled by CancelByRequest (冲正)",
+                reason="TOMBSTONED",
+            )
         if idem.get("h") != req_hash or idem.get("k") != "settle":
             raise AlreadyExists("request_id: already used for a request with different content")
         return await self._replay_by_id(idem.get("s", ""))
@@ -479,7 +505,10 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
     async def _replay_by_id(self, settlement_id: str) -> pb.SettlementResponse:
         record = await self.store.settlement_record(settlement_id)
         if record is None:
-            raise FailedPrecondition(f"request_id: settlement {settlement_id} is not readable")
+            raise FailedPrecondition(
+                f"request_id: settlement {settlement_id} is not readable",
+                reason="SETTLEMENT_UNREADABLE",
+            )
         resp = _settlement_from_record(record)
         resp.replay = True
         return resp
@@ -491,10 +520,16 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
     ) -> pb.ReversalResponse:
         V.check_reverse(request)
         if partition_of_settlement(request.settlement_id) != partition_of(request.psn_no):
-            raise NotFound(f"settlement_id: no settlement {request.settlement_id!r} of this member")
+            raise NotFound(
+                f"settlement_id: no settlement {request.settlement_id!r} of this member",
+                reason="UNKNOWN_SETTLEMENT",
+            )
         record = await self.store.settlement_record(request.settlement_id)
         if record is None or record.get("psn", b"").decode() != request.psn_no:
-            raise NotFound(f"settlement_id: no settlement {request.settlement_id!r} of this member")
+            raise NotFound(
+                f"settlement_id: no settlement {request.settlement_id!r} of this member",
+                reason="UNKNOWN_SETTLEMENT",
+            )
         return await self._reverse(
             request.psn_no, request.settlement_id, record, request_id=request.request_id,
             request_hash=S.request_hash(request), institution_code=request.institution_code,
@@ -546,11 +581,18 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             raise PermissionDenied("settlement_id: settled by another institution")
         if status == "EXPIRED":
             raise FailedPrecondition(
-                f"settlement_id: older than the {window_days}-day reversal window"
+                f"settlement_id: older than the {window_days}-day reversal window",
+                reason="REVERSAL_WINDOW_EXPIRED"
             )
         if status == "MISMATCH":
-            raise FailedPrecondition("original_request_id: does not match the settlement")
-        raise NotFound(f"settlement_id: no settlement {settlement_id!r}")
+            raise FailedPrecondition(
+                "original_request_id: does not match the settlement",
+                reason="ORIGINAL_REQUEST_MISMATCH",
+            )
+        raise NotFound(
+            f"settlement_id: no settlement {settlement_id!r}",
+            reason="UNKNOWN_SETTLEMENT",
+        )
 
     # --- 2601 ------------------------------------------------------------------------
     @handler
@@ -584,7 +626,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                     # must be this member's, or it is not found.
                     raise NotFound(
                         f"original_request_id: no request {request.original_request_id!r} "
-                        "of this member"
+                        "of this member", reason="UNKNOWN_REQUEST"
                     )
                 rev = await self._reverse(
                     request.psn_no, settlement_id, record, request_id=request.request_id,
@@ -618,7 +660,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                     "request_id: already used for a request with different content"
                 )
             # EXISTS: the original arrived meanwhile; look again.
-        raise Unavailable("the original request kept changing; retry")
+        raise Unavailable("the original request kept changing; retry", reason="CONTENTION")
 
     # --- 2401 / 2402 -----------------------------------------------------------------
     @handler
@@ -633,7 +675,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             request.psn_no, year=admission.year, day=M.day_number(admission)
         )
         if snap is None:
-            raise NotFound(f"psn_no: unknown member {request.psn_no!r}")
+            raise NotFound(f"psn_no: unknown member {request.psn_no!r}", reason="UNKNOWN_MEMBER")
         reason = S.gate_reason(snap.member, inst, request.card_no, admission, admission=True)
         if reason is not None:  # a refused admission is an answer, like a refused claim
             return pb.EpisodeResponse(status="REFUSED", refusal_reason=reason)
@@ -659,10 +701,13 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                                       warnings=[w for w in [ep.get("warn", "")] if w],
                                       replay=True)
         if out[0] == "OPEN":
-            raise FailedPrecondition(f"psn_no: already admitted (episode {out[1]})")
+            raise FailedPrecondition(
+                f"psn_no: already admitted (episode {out[1]})",
+                reason="ALREADY_ADMITTED",
+            )
         if out[0] == "CONFLICT":
             raise AlreadyExists("request_id: already used for a request with different content")
-        raise NotFound(f"psn_no: unknown member {request.psn_no!r}")
+        raise NotFound(f"psn_no: unknown member {request.psn_no!r}", reason="UNKNOWN_MEMBER")
 
     @handler
     async def Discharge(
@@ -671,7 +716,10 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         discharge, order = V.check_discharge(request)
         self._institution(self.reference, request.institution_code)
         if partition_of_settlement(request.episode_id, "E") != partition_of(request.psn_no):
-            raise NotFound(f"episode_id: unknown episode {request.episode_id!r}")
+            raise NotFound(
+                f"episode_id: unknown episode {request.episode_id!r}",
+                reason="UNKNOWN_EPISODE",
+            )
         out = await self.store.discharge(
             request.psn_no, request.episode_id, request_id=request.request_id,
             request_hash=S.request_hash(request), institution_code=request.institution_code,
@@ -690,12 +738,18 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         if out[0] == "DENIED":
             raise PermissionDenied("episode_id: the episode belongs to another institution")
         if out[0] == "STATUS":
-            raise FailedPrecondition(f"episode_id: episode is {out[1]}, not OPEN")
+            raise FailedPrecondition(
+                f"episode_id: episode is {out[1]}, not OPEN",
+                reason="EPISODE_NOT_OPEN",
+            )
         if out[0] == "BEFORE_ADMISSION":
             raise InvalidArgument("discharge_date", "before the admission date")
         if out[0] == "CONFLICT":
             raise AlreadyExists("request_id: already used for a request with different content")
-        raise NotFound(f"episode_id: unknown episode {request.episode_id!r}")
+        raise NotFound(
+            f"episode_id: unknown episode {request.episode_id!r}",
+            reason="UNKNOWN_EPISODE",
+        )
 
     # --- 2301 ------------------------------------------------------------------------
     @handler
@@ -706,7 +760,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         """Each chunk is its own request (request_id) and is applied all or nothing."""
         resp = pb.FeeDetailUploadResponse()
         first: pb.FeeDetailChunk | None = None
+        chunks = replays = 0
         async for chunk in request_iterator:
+            chunks += 1
             check_decoded(chunk)
             authorize(context, chunk.institution_code, required=self.require_client_certificate)
             V.check_chunk(chunk, lines_per_chunk_max=LINES_PER_CHUNK_MAX)
@@ -715,7 +771,10 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 self._institution(self.reference, chunk.institution_code)
                 resp.episode_id = chunk.episode_id
                 if partition_of_settlement(chunk.episode_id, "E") != partition_of(chunk.psn_no):
-                    raise NotFound(f"episode_id: unknown episode {chunk.episode_id!r}")
+                    raise NotFound(
+                        f"episode_id: unknown episode {chunk.episode_id!r}",
+                        reason="UNKNOWN_EPISODE",
+                    )
             elif (chunk.episode_id, chunk.psn_no, chunk.institution_code) != (
                 first.episode_id, first.psn_no, first.institution_code
             ):
@@ -735,6 +794,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             )
             status = out[0]
             if status in ("OK", "REPLAY"):
+                replays += status == "REPLAY"
                 resp.lines_received += len(lines)
                 resp.lines_added += int(out[1])
                 resp.lines_unchanged += int(out[2])
@@ -743,21 +803,29 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 continue
             if status == "LINE_CONFLICT":
                 raise AlreadyExists(
-                    f"lines: feedetl_sn {out[1]} was uploaded before with other content"
+                    f"lines: feedetl_sn {out[1]} was uploaded before with other content",
+                    reason="FEEDETL_SN_REUSED"
                 )
             if status == "TOO_MANY":
                 raise InvalidArgument("lines", f"an episode holds at most {out[1]} lines")
             if status == "DENIED":
                 raise PermissionDenied("episode_id: the episode belongs to another institution")
             if status == "STATUS":
-                raise FailedPrecondition(f"episode_id: episode is {out[1]}; no more lines")
+                raise FailedPrecondition(
+                    f"episode_id: episode is {out[1]}; no more lines",
+                    reason="EPISODE_NOT_OPEN",
+                )
             if status == "CONFLICT":
                 raise AlreadyExists(
                     "request_id: already used for a request with different content"
                 )
-            raise NotFound(f"episode_id: unknown episode {chunk.episode_id!r}")
+            raise NotFound(
+                f"episode_id: unknown episode {chunk.episode_id!r}",
+                reason="UNKNOWN_EPISODE",
+            )
         if first is None:
             raise InvalidArgument("lines", "the upload carried no chunk")
+        resp.replay = replays == chunks
         return resp
 
     # --- 5203 ------------------------------------------------------------------------
@@ -770,13 +838,19 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         if not settlement_id:
             idem = await self.store.idempotency_record(request.psn_no, request.request_id)
             if idem.get("k") != "settle":
-                raise NotFound(f"request_id: no settlement for {request.request_id!r}")
+                raise NotFound(
+                    f"request_id: no settlement for {request.request_id!r}",
+                    reason="UNKNOWN_REQUEST",
+                )
             settlement_id = idem["s"]
         record = await self.store.settlement_record(settlement_id)
         if record is None or (
             not request.settlement_id and record.get("psn", b"").decode() != request.psn_no
         ):
-            raise NotFound(f"settlement_id: no settlement {settlement_id!r}")
+            raise NotFound(
+                f"settlement_id: no settlement {settlement_id!r}",
+                reason="UNKNOWN_SETTLEMENT",
+            )
         if record.get("inst", b"").decode() != request.institution_code:
             raise PermissionDenied("settlement_id: settled by another institution")
         return _settlement_from_record(record)
@@ -813,6 +887,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         return pb.ReconcileResponse(
             result=pb.ReconcileResponse.MATCH if matched else pb.ReconcileResponse.MISMATCH,
             gateway=gateway, declared=request.declared, difference=difference,
+            clearing_time_zone=CLEARING_TIME_ZONE,
         )
 
     async def ExportSettlements(
@@ -826,8 +901,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             start, end = V.check_range(request.institution_code, request.from_date,
                                        request.to_date)
         except ClaimError as e:
-            await context.abort(e.code, e.message)
+            await context.abort(*status_of(e.code, e.message, e))
             return
+        await context.send_initial_metadata((("clearing-time-zone", CLEARING_TIME_ZONE),))
         first_day, last_day = M.day_number(start), M.day_number(end)
         # Journal ids are commit times; a day's margin each side, then filter by clearing day.
         start_ms = (first_day - 1) * 86_400_000
@@ -845,7 +921,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                     if record is not None:
                         yield _settlement_from_record(record)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "state store unavailable; retry")
+            await context.abort(
+                *status_of(grpc.StatusCode.UNAVAILABLE, "state store unavailable; retry")
+            )
 
 
 _FEEDETL_SN = operator.attrgetter("feedetl_sn")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -298,6 +299,9 @@ def check_invariants(co: np.ndarray, lo: np.ndarray, lines: Sequence[pb.FeeLine]
         raise InvariantBroken(f"§8 invariant check {checks.index(False)} failed: {c}")
 
 
+KERNEL_INPUT_RAW_MAX = 64 * M.LI_N * 8  # line rows of up to 64 lines are kept uncompressed
+
+
 def commit_plan(
     req: pb.SettleRequest,
     lines: Sequence[pb.FeeLine],
@@ -316,8 +320,14 @@ def commit_plan(
     settled_at: str,
     episode_id: str = "",
     episode_line_count: int = 0,
+    kernel_input: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SettlementCommit:
-    """Everything the commit script writes for one settlement."""
+    """Everything the commit script writes for one settlement.
+
+    ``kernel_input`` (the CI_* row and LI_* rows) is kept in the record (large line
+    tables compressed), so that ``claimgate policy explain --settlement`` replays the
+    computation later.
+    """
     statuses = lo[:, M.LO_STATUS].tolist()
     increments = {
         f"y{year}:{name}": int(co[col])
@@ -369,6 +379,13 @@ def commit_plan(
         "fills_old": "|".join(f"{k}={v}" for k, v in prior_fills.items()),
         "dups": "\n".join(dup_keys),
     }
+    if kernel_input is not None:
+        claim_in, lines_in = (np.ascontiguousarray(a, np.int64).tobytes() for a in kernel_input)
+        record["ci"] = claim_in
+        if len(lines_in) <= KERNEL_INPUT_RAW_MAX:  # zlib costs tens of µs even on a few bytes
+            record["li"] = lines_in
+        else:  # an episode of thousands of lines: ~10x smaller
+            record["liz"] = zlib.compress(lines_in, 1)
     return SettlementCommit(
         request_id=req.request_id,
         request_hash=req_hash,

@@ -15,8 +15,10 @@ Redis Cluster):
     jrnl:{pNNNN}              stream the partition's journal
 
 Reference data (read at start-up and on reload, never on the claim path):
-``ref:policy`` (hash: version, text), ``ref:catalogue`` and ``ref:institutions``
-(hashes: code -> JSON).
+``ref:policy`` (hash: version, text), ``ref:policy:versions`` (hash: version ->
+text of every version ever made current, so a settlement can be explained under the
+policy it used), ``ref:catalogue`` and ``ref:institutions`` (hashes: code -> JSON).
+Loads and publishes are journaled in ``jrnl:admin`` (stream, ids are times in ms).
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ from rules_compiled.model import (
 
 PARTITIONS = 1024
 REFERENCE_GENERATION_KEY = "ref:generation"
+POLICY_VERSIONS_KEY = "ref:policy:versions"
+ADMIN_JOURNAL_KEY = "jrnl:admin"
+ADMIN_JOURNAL = -1  # the admin journal's place among the partitions' journals
 IDEMPOTENCY_TTL_S = 8 * 24 * 3600  # at least 7 days (issue: idempotency kept ≥ 7 days)
 DAY_COUNTER_TTL_S = 3 * 24 * 3600
 
@@ -506,6 +511,7 @@ class Store:
         await self.client.delete("ref:institutions")
         if inst:
             await self.client.hset("ref:institutions", mapping=inst)  # type: ignore[misc]
+        await self.client.hset(POLICY_VERSIONS_KEY, policy_version, policy_text)
         await self.client.hset(
             "ref:policy", mapping={"version": policy_version, "text": policy_text}
         )
@@ -520,10 +526,29 @@ class Store:
         ).decode() != policy_text:
             raise ValueError(f"policy version {policy_version!r} is already published "
                              "with other text: give the new text a new version")
+        kept = await self.client.hget(POLICY_VERSIONS_KEY, policy_version)
+        if kept is not None and kept.decode() != policy_text:
+            raise ValueError(f"policy version {policy_version!r} was published before "
+                             "with other text: give the new text a new version")
+        await self.client.hset(POLICY_VERSIONS_KEY, policy_version, policy_text)
         await self.client.hset(
             "ref:policy", mapping={"version": policy_version, "text": policy_text}
         )
         await self.client.incr(REFERENCE_GENERATION_KEY)
+
+    async def policy_text(self, version: str) -> str | None:
+        """The text of a policy version that was made current, or None when unknown."""
+        raw = await self.client.hget(POLICY_VERSIONS_KEY, version)
+        if raw is None:  # published before versions were kept: only the current one
+            current = _pairs_dict(await self.client.hgetall("ref:policy"))
+            if current.get("version", b"").decode() != version:
+                return None
+            raw = current["text"]
+        return bytes(raw).decode()
+
+    async def append_admin_journal(self, fields: Mapping[str, str | int]) -> bytes:
+        """One entry of the admin journal (a load, a policy publish); returns its id."""
+        return await self.client.xadd(ADMIN_JOURNAL_KEY, dict(fields))  # type: ignore[arg-type]
 
     async def reference_generation(self) -> int:
         """Bumped by every change of reference data (policy, catalogue, institutions)."""
@@ -821,8 +846,9 @@ class Store:
     async def journal_entries(
         self, partition: int, start_ms: int, end_ms: int, *, page: int = 500
     ) -> list[tuple[bytes, dict[str, bytes]]]:
-        """Journal entries of one partition with stream ids in [start_ms, end_ms]."""
-        key = f"jrnl:{tag(partition)}"
+        """Journal entries of one partition (or of the admin journal, ``ADMIN_JOURNAL``)
+        with stream ids in [start_ms, end_ms]."""
+        key = ADMIN_JOURNAL_KEY if partition == ADMIN_JOURNAL else f"jrnl:{tag(partition)}"
         entries: list[tuple[bytes, dict[str, bytes]]] = []
         lo = str(start_ms)
         while True:

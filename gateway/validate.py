@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from claims.v1 import claims_pb2 as pb
-from gateway.errors import InvalidArgument
+from gateway.errors import VIOLATIONS_MAX, InvalidArgument
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,56 +82,105 @@ class CheckedLine:
     day: dt.date
 
 
+class Violations:
+    """Every bad field of one request, raised together as one INVALID_ARGUMENT.
+
+    ``check(fn, ...)`` runs one field's check and records its failure instead of
+    stopping; :meth:`done` raises them all (the first leads the message).
+    """
+
+    __slots__ = ("found", "total")
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []  # the first VIOLATIONS_MAX
+        self.total = 0
+
+    def add(self, field: str, problem: str) -> None:
+        self.total += 1
+        if len(self.found) < VIOLATIONS_MAX:
+            self.found.append((field, problem))
+
+    def check(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidArgument as e:
+            for field, problem in e.violations:
+                self.add(field, problem)
+            return None
+
+    def done(self) -> None:
+        if self.found:
+            raise InvalidArgument.of(self.found, self.total)
+
+
 def check_lines(
     lines: Iterable[pb.FeeLine], service_date: dt.date, field: str = "lines",
     *, limits: Limits = LIMITS, max_lines: int | None = None,
+    violations: Violations | None = None,
 ) -> list[dt.date]:
-    """Checks fee lines; returns each line's date (the claim's date when empty)."""
+    """Checks fee lines; returns each line's date (the claim's date when empty).
+
+    Every bad field of every line is reported (into ``violations`` when given,
+    else raised at the end).
+    """
     seq = list(lines)
     cap = limits.lines_per_claim_max if max_lines is None else max_lines
     if len(seq) > cap:
         raise InvalidArgument(field, f"more than {cap} lines")
+    v = Violations() if violations is None else violations
+    bad = v.add
     seen: set[int] = set()
     days: list[dt.date] = []
     date_cache: dict[str, dt.date] = {}
     for i, ln in enumerate(seq):
         f = f"{field}[{i}]"
         if ln.feedetl_sn <= 0:
-            raise InvalidArgument(f + ".feedetl_sn", "must be >= 1")
-        if ln.feedetl_sn in seen:
-            raise InvalidArgument(f + ".feedetl_sn", f"duplicate line number {ln.feedetl_sn}")
+            bad(f + ".feedetl_sn", "must be >= 1")
+        elif ln.feedetl_sn in seen:
+            bad(f + ".feedetl_sn", f"duplicate line number {ln.feedetl_sn}")
         seen.add(ln.feedetl_sn)
-        check_code(ln.item_code, f + ".item_code", limits.item_code_len_max)
+        v.check(check_code, ln.item_code, f + ".item_code", limits.item_code_len_max)
+        amounts_ok = True
         if ln.unit_price_fen < 0 or ln.unit_price_fen > limits.unit_price_fen_max:
-            raise InvalidArgument(f + ".unit_price_fen", "out of range")
+            bad(f + ".unit_price_fen", "out of range")
+            amounts_ok = False
         if ln.quantity <= 0:
-            raise InvalidArgument(f + ".quantity", "must be >= 1")
-        if ln.quantity > limits.quantity_max:
-            raise InvalidArgument(f + ".quantity", f"more than {limits.quantity_max}")
+            bad(f + ".quantity", "must be >= 1")
+            amounts_ok = False
+        elif ln.quantity > limits.quantity_max:
+            bad(f + ".quantity", f"more than {limits.quantity_max}")
+            amounts_ok = False
         if ln.amount_fen < 0 or ln.amount_fen > limits.amount_fen_max:
-            raise InvalidArgument(f + ".amount_fen", "out of range")
-        if ln.amount_fen != ln.unit_price_fen * ln.quantity:
-            raise InvalidArgument(
+            bad(f + ".amount_fen", "out of range")
+        elif amounts_ok and ln.amount_fen != ln.unit_price_fen * ln.quantity:
+            bad(
                 f + ".amount_fen",
                 f"{ln.amount_fen} is not unit_price_fen x quantity "
                 f"({ln.unit_price_fen} x {ln.quantity})",
             )
         if ln.days_supply < 0 or ln.days_supply > limits.days_supply_max:
-            raise InvalidArgument(f + ".days_supply", "out of range")
-        check_code(ln.prescription_no, f + ".prescription_no", limits.text_len_max, required=False)
-        check_code(
-            ln.practitioner_code, f + ".practitioner_code", limits.code_len_max, required=False
+            bad(f + ".days_supply", "out of range")
+        v.check(check_code, ln.prescription_no, f + ".prescription_no", limits.text_len_max,
+                required=False)
+        v.check(
+            check_code, ln.practitioner_code, f + ".practitioner_code", limits.code_len_max,
+            required=False,
         )
         if ln.service_date:
             d = date_cache.get(ln.service_date)
             if d is None:
-                d = parse_date(ln.service_date, f + ".service_date", limits=limits)
-                date_cache[ln.service_date] = d
-            if d > service_date:
-                raise InvalidArgument(f + ".service_date", "after the claim's service date")
+                d = v.check(parse_date, ln.service_date, f + ".service_date", limits=limits)
+                if d is not None:
+                    date_cache[ln.service_date] = d
+            if d is None:
+                d = service_date
+            elif d > service_date:
+                bad(f + ".service_date", "after the claim's service date")
             days.append(d)
         else:
             days.append(service_date)
+    if violations is None:
+        v.done()
     return days
 
 
@@ -136,63 +188,86 @@ def check_settle(req: pb.SettleRequest, *, quote: bool, limits: Limits = LIMITS)
     dt.date, list[dt.date]
 ]:
     """Checks a SettleRequest; returns the service date and each line's date."""
-    check_code(req.request_id, "request_id", limits.request_id_len_max, required=not quote)
-    check_code(req.institution_code, "institution_code", limits.code_len_max)
-    check_code(req.psn_no, "psn_no", limits.code_len_max)
-    check_enum(req.setting, pb.Setting, "setting")
-    check_code(req.card_no, "card_no", limits.code_len_max)
-    service_date = parse_date(req.service_date, "service_date", limits=limits)
-    check_code(req.diagnosis_code, "diagnosis_code", limits.text_len_max, required=False)
-    check_enum(req.referral, pb.Referral, "referral", allow_zero=True)
-    check_code(req.episode_id, "episode_id", limits.code_len_max, required=False)
-    check_code(req.operator_id, "operator_id", limits.text_len_max, required=False)
-    check_code(req.terminal_id, "terminal_id", limits.text_len_max, required=False)
+    v = Violations()
+    v.check(check_code, req.request_id, "request_id", limits.request_id_len_max,
+            required=not quote)
+    v.check(check_code, req.institution_code, "institution_code", limits.code_len_max)
+    v.check(check_code, req.psn_no, "psn_no", limits.code_len_max)
+    v.check(check_enum, req.setting, pb.Setting, "setting")
+    v.check(check_code, req.card_no, "card_no", limits.code_len_max)
+    service_date = v.check(parse_date, req.service_date, "service_date", limits=limits)
+    v.check(check_code, req.diagnosis_code, "diagnosis_code", limits.text_len_max,
+            required=False)
+    v.check(check_enum, req.referral, pb.Referral, "referral", allow_zero=True)
+    v.check(check_code, req.episode_id, "episode_id", limits.code_len_max, required=False)
+    v.check(check_code, req.operator_id, "operator_id", limits.text_len_max, required=False)
+    v.check(check_code, req.terminal_id, "terminal_id", limits.text_len_max, required=False)
+    days: list[dt.date] = []
     if req.setting == pb.INPATIENT and req.episode_id:
         if len(req.lines):
-            raise InvalidArgument("lines", "an episode's lines come from UploadFeeDetails")
-        return service_date, []
-    if not len(req.lines):
-        raise InvalidArgument("lines", "at least one line is required")
-    return service_date, check_lines(req.lines, service_date, limits=limits)
+            v.add("lines", "an episode's lines come from UploadFeeDetails")
+    elif not len(req.lines):
+        v.add("lines", "at least one line is required")
+    else:
+        days = check_lines(req.lines, service_date or today(), limits=limits, violations=v)
+    v.done()
+    assert service_date is not None
+    return service_date, days
 
 
 def check_eligibility(req: pb.EligibilityRequest, *, limits: Limits = LIMITS) -> dt.date:
-    check_code(req.institution_code, "institution_code", limits.code_len_max)
-    check_code(req.psn_no, "psn_no", limits.code_len_max)
-    check_code(req.card_no, "card_no", limits.code_len_max, required=False)
-    check_enum(req.setting, pb.Setting, "setting", allow_zero=True)
+    v = Violations()
+    v.check(check_code, req.institution_code, "institution_code", limits.code_len_max)
+    v.check(check_code, req.psn_no, "psn_no", limits.code_len_max)
+    v.check(check_code, req.card_no, "card_no", limits.code_len_max, required=False)
+    v.check(check_enum, req.setting, pb.Setting, "setting", allow_zero=True)
+    day = today()
     if req.service_date:
-        return parse_date(req.service_date, "service_date", limits=limits)
-    return today()
+        day = v.check(parse_date, req.service_date, "service_date", limits=limits) or day
+    v.done()
+    return day
 
 
-def _check_mutation_ids(req: object, limits: Limits) -> None:
-    check_code(req.request_id, "request_id", limits.request_id_len_max)  # type: ignore[attr-defined]
-    check_code(req.institution_code, "institution_code", limits.code_len_max)  # type: ignore[attr-defined]
-    check_code(req.psn_no, "psn_no", limits.code_len_max)  # type: ignore[attr-defined]
+def _check_mutation_ids(req: object, limits: Limits, into: Violations | None = None) -> None:
+    v = Violations() if into is None else into
+    for name, max_len in (("request_id", limits.request_id_len_max),
+                          ("institution_code", limits.code_len_max),
+                          ("psn_no", limits.code_len_max)):
+        v.check(check_code, getattr(req, name), name, max_len)
     for name in ("operator_id", "terminal_id"):
         if hasattr(req, name):
-            check_code(getattr(req, name), name, limits.text_len_max, required=False)
+            v.check(check_code, getattr(req, name), name, limits.text_len_max, required=False)
+    if into is None:
+        v.done()
 
 
 def check_reverse(req: pb.ReverseRequest, *, limits: Limits = LIMITS) -> None:
-    _check_mutation_ids(req, limits)
-    check_code(req.settlement_id, "settlement_id", limits.request_id_len_max)
+    v = Violations()
+    _check_mutation_ids(req, limits, v)
+    v.check(check_code, req.settlement_id, "settlement_id", limits.request_id_len_max)
+    v.done()
 
 
 def check_cancel(req: pb.CancelRequest, *, limits: Limits = LIMITS) -> None:
-    _check_mutation_ids(req, limits)
-    check_code(req.original_request_id, "original_request_id", limits.request_id_len_max)
+    v = Violations()
+    _check_mutation_ids(req, limits, v)
+    v.check(check_code, req.original_request_id, "original_request_id",
+            limits.request_id_len_max)
     if req.original_request_id == req.request_id:
-        raise InvalidArgument("original_request_id", "must differ from request_id")
+        v.add("original_request_id", "must differ from request_id")
+    v.done()
 
 
 def check_admit(req: pb.AdmitRequest, *, limits: Limits = LIMITS) -> dt.date:
-    _check_mutation_ids(req, limits)
-    check_code(req.card_no, "card_no", limits.code_len_max)
-    check_code(req.diagnosis_code, "diagnosis_code", limits.text_len_max)
-    check_enum(req.referral, pb.Referral, "referral", allow_zero=True)
-    return parse_date(req.admission_date, "admission_date", limits=limits)
+    v = Violations()
+    _check_mutation_ids(req, limits, v)
+    v.check(check_code, req.card_no, "card_no", limits.code_len_max)
+    v.check(check_code, req.diagnosis_code, "diagnosis_code", limits.text_len_max)
+    v.check(check_enum, req.referral, pb.Referral, "referral", allow_zero=True)
+    admission = v.check(parse_date, req.admission_date, "admission_date", limits=limits)
+    v.done()
+    assert admission is not None
+    return admission
 
 
 def check_discharge(
@@ -213,13 +288,17 @@ def check_discharge(
 def check_chunk(
     req: pb.FeeDetailChunk, *, limits: Limits = LIMITS, lines_per_chunk_max: int = 1000
 ) -> None:
-    _check_mutation_ids(req, limits)
-    check_code(req.episode_id, "episode_id", limits.code_len_max)
+    v = Violations()
+    _check_mutation_ids(req, limits, v)
+    v.check(check_code, req.episode_id, "episode_id", limits.code_len_max)
     if not len(req.lines):
-        raise InvalidArgument("lines", "at least one line is required")
-    # A line's own date is checked against the discharge at settlement; here it must be a date.
-    check_lines(req.lines, today() + dt.timedelta(days=limits.future_days_max),
-                limits=limits, max_lines=lines_per_chunk_max)
+        v.add("lines", "at least one line is required")
+    else:
+        # A line's own date is checked against the discharge at settlement; here it must be
+        # a date.
+        check_lines(req.lines, today() + dt.timedelta(days=limits.future_days_max),
+                    limits=limits, max_lines=lines_per_chunk_max, violations=v)
+    v.done()
 
 
 def check_get(req: pb.GetSettlementRequest, *, limits: Limits = LIMITS) -> None:
@@ -252,7 +331,9 @@ TOTAL_FEN_MAX = 1 << 62  # declared totals: far beyond any institution, and the 
 
 
 def check_declared_totals(declared: pb.ReconcileTotals) -> None:
+    v = Violations()
     for f in pb.ReconcileTotals.DESCRIPTOR.fields:
         value = getattr(declared, f.name)
         if not 0 <= value <= TOTAL_FEN_MAX:
-            raise InvalidArgument(f"declared.{f.name}", f"out of range: {value}")
+            v.add(f"declared.{f.name}", f"out of range: {value}")
+    v.done()

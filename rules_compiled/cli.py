@@ -42,7 +42,9 @@ def policy_main(argv: list[str]) -> int:
     check = sub.add_parser("check", help="validate a policy file and print a summary")
     check.add_argument("file")
     explain = sub.add_parser("explain", help="adjudicate one claim and print every step")
-    explain.add_argument("--claim", required=True, help="claim description (JSON)")
+    explain.add_argument("--claim", required=True,
+                         help="claim description (JSON); for a committed settlement use "
+                         "--settlement S... instead")
     explain.add_argument("--policy", default=str(REFERENCE_POLICY_PATH))
     explain.add_argument("--catalogue", help="catalogue CSV (default: the built-in demo catalogue)")
     args = parser.parse_args(argv)
@@ -134,14 +136,27 @@ def build_claim(
 
 def _explain(claim_path: str, policy_path: str, catalogue_path: str | None) -> int:
     from .engine import Engine
-    from .rows import batch
 
     policy = load_policy_file(policy_path)
     items = load_catalogue_csv(catalogue_path) if catalogue_path else list(DEMO_CATALOGUE)
     engine = Engine(policy, items)
     doc = json.loads(Path(claim_path).read_text(encoding="utf-8"))
     row, lines = build_claim(doc, engine.item_index, engine.disease_id, engine.diagnosis_flags)
+    return explain_rows(engine, row, lines)
+
+
+def explain_rows(
+    engine: Any, row: list[int], lines: list[list[int]], *, result: list[int] | None = None
+) -> int:
+    """Print every step of one claim's computation (CI_* row, LI_* rows) under the
+    engine's policy and catalogue; the exit status (0: the kernel agrees). ``result``
+    receives the CO_* row."""
+    from .rows import batch
+
+    policy, items = engine.policy, engine.items
     out, line_out, trace = evaluate(policy, items, row, lines)
+    if result is not None:
+        result[:] = out
     cohort = engine.cohort_of(row)
     print(f"policy {policy.version}; member cohort {cohort or '-'}")
     for n, step in enumerate(trace, start=1):

@@ -503,20 +503,22 @@ class FeeDetailChunk(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., institution_code: _Optional[str] = ..., psn_no: _Optional[str] = ..., episode_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[FeeLine, _Mapping]]] = ..., operator_id: _Optional[str] = ..., terminal_id: _Optional[str] = ...) -> None: ...
 
 class FeeDetailUploadResponse(_message.Message):
-    __slots__ = ("episode_id", "lines_received", "lines_added", "lines_unchanged", "episode_line_count", "episode_amount_fen")
+    __slots__ = ("episode_id", "lines_received", "lines_added", "lines_unchanged", "episode_line_count", "episode_amount_fen", "replay")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     LINES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     LINES_ADDED_FIELD_NUMBER: _ClassVar[int]
     LINES_UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     EPISODE_LINE_COUNT_FIELD_NUMBER: _ClassVar[int]
     EPISODE_AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     lines_received: int
     lines_added: int
     lines_unchanged: int
     episode_line_count: int
     episode_amount_fen: int
-    def __init__(self, episode_id: _Optional[str] = ..., lines_received: _Optional[int] = ..., lines_added: _Optional[int] = ..., lines_unchanged: _Optional[int] = ..., episode_line_count: _Optional[int] = ..., episode_amount_fen: _Optional[int] = ...) -> None: ...
+    replay: bool
+    def __init__(self, episode_id: _Optional[str] = ..., lines_received: _Optional[int] = ..., lines_added: _Optional[int] = ..., lines_unchanged: _Optional[int] = ..., episode_line_count: _Optional[int] = ..., episode_amount_fen: _Optional[int] = ..., replay: _Optional[bool] = ...) -> None: ...
 
 class GetSettlementRequest(_message.Message):
     __slots__ = ("institution_code", "settlement_id", "psn_no", "request_id")
@@ -569,7 +571,7 @@ class ReconcileRequest(_message.Message):
     def __init__(self, institution_code: _Optional[str] = ..., from_date: _Optional[str] = ..., to_date: _Optional[str] = ..., declared: _Optional[_Union[ReconcileTotals, _Mapping]] = ...) -> None: ...
 
 class ReconcileResponse(_message.Message):
-    __slots__ = ("result", "gateway", "declared", "difference")
+    __slots__ = ("result", "gateway", "declared", "difference", "clearing_time_zone")
     class Result(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         RESULT_UNSPECIFIED: _ClassVar[ReconcileResponse.Result]
@@ -582,11 +584,13 @@ class ReconcileResponse(_message.Message):
     GATEWAY_FIELD_NUMBER: _ClassVar[int]
     DECLARED_FIELD_NUMBER: _ClassVar[int]
     DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CLEARING_TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     result: ReconcileResponse.Result
     gateway: ReconcileTotals
     declared: ReconcileTotals
     difference: ReconcileTotals
-    def __init__(self, result: _Optional[_Union[ReconcileResponse.Result, str]] = ..., gateway: _Optional[_Union[ReconcileTotals, _Mapping]] = ..., declared: _Optional[_Union[ReconcileTotals, _Mapping]] = ..., difference: _Optional[_Union[ReconcileTotals, _Mapping]] = ...) -> None: ...
+    clearing_time_zone: str
+    def __init__(self, result: _Optional[_Union[ReconcileResponse.Result, str]] = ..., gateway: _Optional[_Union[ReconcileTotals, _Mapping]] = ..., declared: _Optional[_Union[ReconcileTotals, _Mapping]] = ..., difference: _Optional[_Union[ReconcileTotals, _Mapping]] = ..., clearing_time_zone: _Optional[str] = ...) -> None: ...
 
 class ExportSettlementsRequest(_message.Message):
     __slots__ = ("institution_code", "from_date", "to_date")

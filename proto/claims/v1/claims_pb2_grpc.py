@@ -160,14 +160,19 @@ class ClaimGatewayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Reconcile(self, request, context):
-        """3201 reconcile (对账) an institution's totals for a date range.
+        """3201 reconcile (对账) an institution's totals for a date range of clearing
+        days. A clearing day is a calendar day in China Standard Time (UTC+08:00,
+        Asia/Shanghai), whatever the client's zone: a settlement committed at
+        2026-01-01T17:00Z is cleared on 2026-01-02.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportSettlements(self, request, context):
-        """3202 reconciliation detail export: every settlement in the range.
+        """3202 reconciliation detail export: every settlement cleared in the range
+        (clearing days as for Reconcile). The response's initial metadata carries
+        `clearing-time-zone: Asia/Shanghai`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
