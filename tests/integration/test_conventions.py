@@ -133,14 +133,13 @@ def test_reason_codes_let_a_client_branch(stub: pb_grpc.ClaimGatewayStub, r: Cli
         stub.Settle(other)
     assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert reason(e.value) == "REQUEST_ID_REUSED"
-    # Admission of a suspended member: the eligibility reason is the code.
-    with pytest.raises(grpc.RpcError) as e:
-        stub.Admit(pb.AdmitRequest(
-            request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code,
-            psn_no=suspended.psn_no, card_no=suspended.card_no, diagnosis_code="J18.9",
-            admission_date=TODAY.isoformat()))
-    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert reason(e.value) == "MEMBER_SUSPENDED"
+    # Admission of a suspended member: a refused admission is an answer with the
+    # eligibility reason, not an error.
+    ep = stub.Admit(pb.AdmitRequest(
+        request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code,
+        psn_no=suspended.psn_no, card_no=suspended.card_no, diagnosis_code="J18.9",
+        admission_date=TODAY.isoformat()))
+    assert (ep.status, ep.refusal_reason) == ("REFUSED", "MEMBER_SUSPENDED")
     # Unknown member: UNKNOWN_MEMBER, no retry advice.
     with pytest.raises(grpc.RpcError) as e:
         stub.Settle(claim(base_member()))
