@@ -748,6 +748,215 @@ CASES: list[
         dict(hifp=50_000, supp=80_000, d_pooled=50_000, cash=70_000),
         None,
     ),
+    # --- combinations of the §4 rules, each derived from the text -------------------------
+    (
+        "combo_emp_inp_referral_remote_dibao",
+        "A1 level 2, unregistered remote care, referred out of province, DIBAO: DA 3,000 ->"
+        " pay-first 10% = 300, net 2,700; deductible 1,500 (EMP has no remote deductible);"
+        " 1,200 x (85% - 10%) = 900; burden 300 + 1,500 + 300 = 2,100 x 70% = 1,470 (assistance"
+        " ratios are not lowered); cash 3,000 - 900 - 1,470 = 630",
+        {**A1, **INP(2), "remote": 1, "referral": 2, "assistance": 1},
+        [L(DA, 300_000)],
+        dict(
+            payfirst=30_000,
+            ded=150_000,
+            hifp=90_000,
+            maf=147_000,
+            cash=63_000,
+            d_ded=150_000,
+            d_pooled=90_000,
+            notes=int(N.REMOTE_UNREGISTERED),
+        ),
+        None,
+    ),
+    (
+        "combo_res_inp_override_referral_remote_wubao",
+        "RES level 2, unregistered remote care, referred in province, WUBAO: OV 1,000 -> pay-first"
+        " 50; 950 x (75% - 10%) = 617.50; no other line, so no deductible (overrides are outside"
+        " it) and no banded cost; burden 50 + 332.50 = 382.50 at 100%",
+        {**RES, **INP(2), "remote": 1, "referral": 1, "assistance": 2},
+        [L(OV, 100_000)],
+        dict(payfirst=5_000, ded=0, hifp=61_750, maf=38_250, cash=0, d_banded=0),
+        None,
+    ),
+    (
+        "combo_emp_out_r1_band_left_everything",
+        "R1 level 3 (75%), band 700 with 600 used, current 300 + prior 200, referred in province,"
+        " DIBAO. DA 1,000 (pay-first 50), MB 200 (pre 20, in scope 180, pay-first 9), OV 500"
+        " (pay-first 25, 475 x 80% = 380 pooled, co-pay 95), DC 50. Account pays the net"
+        " 950 + 171 = 1,121 first: 500, left 621; band 100; 521 x 75% = 390.75 supplementary;"
+        " account empty after the band: pay-first 84 and co-pay 95 cash; burden 100 + 130.25 +"
+        " 84 + 95 = 409.25 x 70% = 286.4750 -> 286.48; self-pay 20 + 50 cash; cash 1,750 - 380"
+        " - 390.75 - 286.48 - 500 = 192.77",
+        {
+            **R1,
+            **OUT(3),
+            "outpatient_band_used": 60_000,
+            "acct_current": 30_000,
+            "acct_prior": 20_000,
+            "use_account": 1,
+            "referral": 1,
+            "assistance": 1,
+        },
+        [L(DA, 100_000), L(OV, 50_000), L(MB, 20_000), L(DC, 5_000)],
+        dict(
+            payfirst=8_400,
+            band=10_000,
+            d_band=10_000,
+            supp=39_075,
+            hifp=38_000,
+            d_pooled=38_000,
+            maf=28_648,
+            cur=30_000,
+            prior=20_000,
+            cash=19_277,
+        ),
+        None,
+    ),
+    (
+        "combo_emp_inp_cap_mid_segment_remote",
+        "A1 level 2, deductible met, 100 of the pooled cap left, unregistered remote care: DA 1,000"
+        " at 85% - 10% = 75% would pay 750 -> pays the 100 left, covering ceil(10,000 x 10000 /"
+        " 7500) = 133.34; 866.66 over the cap x (80% - 10%) = 606.662 -> 606.66 supplementary",
+        {
+            **A1,
+            **INP(2),
+            "remote": 1,
+            "deductible_paid": 150_000,
+            "pooled_paid": 6_990_000,
+        },
+        [L(DA, 100_000)],
+        dict(hifp=10_000, supp=60_666, d_pooled=10_000, cash=29_334),
+        None,
+    ),
+    (
+        "combo_emp_out_override_cap_referral_account",
+        "A2 level 1, 500 of the pooled cap left, referred out of province, DIBAO, current 300:"
+        " OV 1,000 -> pay-first 100; 900 x 80% = 720 > 500 -> pooled 500, co-pay 400; no banded"
+        " line. After the band the current 300 pays the pay-first 100, then 200 of the co-pay;"
+        " burden = the 200 co-pay the account left x 70% = 140; cash 1,000 - 500 - 140 - 300 = 60",
+        {
+            **A2,
+            **OUT(1),
+            "pooled_paid": 6_950_000,
+            "referral": 2,
+            "assistance": 1,
+            "acct_current": 30_000,
+            "use_account": 1,
+        },
+        [L(OV, 100_000)],
+        dict(payfirst=10_000, hifp=50_000, d_pooled=50_000, cur=30_000, maf=14_000, cash=6_000),
+        None,
+    ),
+    (
+        "combo_res_out_referral_fund_cap_wubao",
+        "RES outpatient, 10 of the 400 fund cap left, referred out of province, WUBAO: DA 1,000 ->"
+        " pay-first 100; 900 x 50% = 450 > 10 -> fund pays 10 (covering 20); the over-cap 880 has"
+        " no fund; burden 100 + 890 = 990 at 100%",
+        {**RES, **OUT(2), "outpatient_fund_paid": 39_000, "referral": 2, "assistance": 2},
+        [L(DA, 100_000)],
+        dict(payfirst=10_000, hifp=1_000, d_ofund=1_000, maf=99_000, cash=0),
+        None,
+    ),
+    (
+        "combo_excluded_emp_out_account",
+        "EXCLUDED_CAUSE in EMP OUTPATIENT, DIBAO: no fund and no assistance, no band; the whole"
+        " 1,000 is personal: current 300, prior 200, cash 500",
+        {
+            **A2,
+            **OUT(2),
+            "diag_flags": 2,
+            "assistance": 1,
+            "acct_current": 30_000,
+            "acct_prior": 20_000,
+            "use_account": 1,
+        },
+        [L(DA, 100_000)],
+        dict(
+            hifp=0,
+            supp=0,
+            maf=0,
+            band=0,
+            d_band=0,
+            cur=30_000,
+            prior=20_000,
+            cash=50_000,
+            notes=int(N.EXCLUDED_CAUSE),
+        ),
+        None,
+    ),
+    (
+        "combo_full_coverage_emp_out_referral",
+        "FULL_COVERAGE in EMP OUTPATIENT, referred out of province: no pay-first, no band; pooled"
+        " pays the in-scope 1,000; the class-C 50 stays personal: current 30, cash 20",
+        {**A2, **OUT(2), "diag_flags": 1, "referral": 2, "acct_current": 3_000, "use_account": 1},
+        [L(DA, 100_000), L(DC, 5_000)],
+        dict(payfirst=0, band=0, d_band=0, hifp=100_000, cur=3_000, cash=2_000),
+        None,
+    ),
+    (
+        "combo_res_inp_over_ceiling_remote",
+        "RES level 2 at the 120,000 ceiling, unregistered remote care: DA 2,000 -> deductible"
+        " 1,000 (outside the insured region); 1,000 beyond the ceiling x (60% - 10%) = 500"
+        " serious-illness insurance",
+        {**RES, **INP(2), "remote": 1, "banded_cost": 12_000_000},
+        [L(DA, 200_000)],
+        dict(ded=100_000, hifp=0, hifmi=50_000, d_banded=100_000, cash=150_000),
+        None,
+    ),
+    (
+        "combo_res_inp_benefit_start_referral_dibao",
+        "RES level 2, referred in province, DIBAO, benefits start the day before discharge: DA"
+        " 1,000 two days before -> NOT_YET_COVERED, no pay-first, not burden; DA 2,000 -> pay-first"
+        " 100, deductible 500, 1,400 x 60% = 840; burden 100 + 500 + 560 = 1,160 x 70% = 812;"
+        " cash 3,000 - 840 - 812 = 1,348",
+        {
+            **RES,
+            **INP(2),
+            "referral": 1,
+            "assistance": 1,
+            "benefit_start_day": SERVICE_DAY - 1,
+        },
+        [L(DA, 100_000, day=SERVICE_DAY - 2), L(DA, 200_000, day=SERVICE_DAY)],
+        dict(
+            ownpay=100_000,
+            payfirst=10_000,
+            ded=50_000,
+            hifp=84_000,
+            d_banded=140_000,
+            maf=81_200,
+            cash=134_800,
+        ),
+        [(2, int(R.NOT_YET_COVERED)), (1, 0)],
+    ),
+    (
+        "combo_emp_major_override_takes_cap_referral",
+        "R2 major outpatient level 2, 10 of the pooled cap left, referred in province, current"
+        " 500 + prior 100: OV 100 -> pay-first 5, 95 x 80% = 76 > 10 -> pooled 10, co-pay 85;"
+        " DA 100 (line 2) -> pay-first 5, the override took the cap: 95 over it x 80% = 76"
+        " supplementary; personal 200 - 10 - 76 = 114 from the prior-years bucket only: prior"
+        " 100, cash 14",
+        {
+            **R2,
+            **MAJ(2),
+            "pooled_paid": 6_999_000,
+            "referral": 1,
+            "acct_current": 50_000,
+            "acct_prior": 10_000,
+            "use_account": 1,
+        },
+        [L(OV, 10_000), L(DA, 10_000)],
+        dict(
+            payfirst=1_000,
+            hifp=1_000,
+            d_pooled=1_000,
+            supp=7_600,
+            cur=0,
+            prior=10_000,
+            cash=1_400,
+        ),
+        None,
+    ),
 ]
 
 
