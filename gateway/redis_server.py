@@ -682,6 +682,8 @@ def _recorded_server(data_dir: Path, timeout_s: float) -> str | None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+            except redis.exceptions.AuthenticationError:
+                raise  # a ConnectionError to redis-py, but something answered
             except redis.exceptions.ConnectionError:
                 return None  # nothing listens there any more: the record is stale
     except redis.exceptions.RedisError as exc:
@@ -762,10 +764,18 @@ def private_redis(
                 server = RedisServer(directory, appendfsync=appendfsync, binary=binary,
                                      password=secrets.token_hex(32), own_session=True)
                 server.start()
-                assert server.pid is not None
-                ServerRecord(url=server.url, pid=server.pid).write(directory)
+                try:
+                    assert server.pid is not None
+                    ServerRecord(url=server.url, pid=server.pid).write(directory)
+                except BaseException:
+                    server.stop()
+                    raise
                 url = server.url
                 log.info("private redis-server at %s (data in %s)", redact_url(url), directory)
+    except BaseException:
+        os.close(users)  # refused or failed: nothing of ours to stop
+        raise
+    try:
         yield url
     finally:
         # A forked child (a gateway worker) shares the parent's lock: it must not
