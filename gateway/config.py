@@ -32,6 +32,8 @@ class Config:
     inflight_max: int = 32
     per_institution_inflight_max: int = 16
     per_institution_rate_per_s: float = 0.0
+    per_connection_inflight_max: int = 0  # 0: the per-institution bound
+    request_wait_s: float = 5.0  # for a call's request, and between stream messages
     # Mutual TLS: the server's certificate and key, and the CA that issues the
     # institutions' client certificates. Without them, serving needs `plaintext`.
     tls_cert: str = ""
@@ -63,6 +65,10 @@ class Config:
             per_institution_rate_per_s=float(
                 _env("PER_INSTITUTION_RATE", str(d.per_institution_rate_per_s))
             ),
+            per_connection_inflight_max=int(
+                _env("PER_CONNECTION_INFLIGHT_MAX", str(d.per_connection_inflight_max))
+            ),
+            request_wait_s=float(_env("REQUEST_WAIT_S", str(d.request_wait_s))),
             tls_cert=_env("TLS_CERT", ""),
             tls_key=_env("TLS_KEY", ""),
             tls_client_ca=_env("TLS_CLIENT_CA", ""),
