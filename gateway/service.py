@@ -185,6 +185,7 @@ class _Call:
         check_decoded(message)
         code = message.institution_code
         if self.svc.require_client_certificate:
+            V.check_code(code, "institution_code", V.LIMITS.code_len_max)
             if code != self.institution:
                 raise PermissionDenied(
                     f"institution_code: the client certificate is for {self.institution!r}, "
