@@ -87,6 +87,12 @@ class RequestTimeout(ClaimError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class ClientCancelled(ClaimError):
+    """The client cancelled the call before its request arrived."""
+
+    code = grpc.StatusCode.CANCELLED
+
+
 _CANCELLED = grpc.StatusCode.CANCELLED
 
 
@@ -239,8 +245,8 @@ def handler(
         try:
             call.start()
             request = await call.receive()
-            if request is None:
-                raise InvalidArgument("request", "no request message")
+            if request is None:  # a unary client only half-closes after its request
+                raise ClientCancelled("request: the call ended before its request was sent")
             call.identify(request)
             call.begin(request)
             resp = await fn(self, request, context)
@@ -315,8 +321,8 @@ def export_handler(
         try:
             call.start()
             request = await call.receive()
-            if request is None:
-                raise InvalidArgument("request", "no request message")
+            if request is None:  # a unary client only half-closes after its request
+                raise ClientCancelled("request: the call ended before its request was sent")
             call.identify(request)
             call.begin(request)
             wait_s = self.admission.config.request_wait_s

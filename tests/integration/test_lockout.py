@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,13 +22,18 @@ import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from claims.v1 import claims_pb2 as pb
+from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.redis_server import RedisServer
+from gateway.store import MemberKeys
 from tests.integration.harness import (
+    HOSPITAL,
+    OTHER_HOSPITAL,
     OTHER_PHARMACY,
     PHARMACY,
     RELAXED_BUDGETS_MS,
     ClientCertificates,
     GatewayThread,
+    InstitutionStub,
     base_member,
     put_members,
     put_reference,
@@ -185,3 +191,77 @@ def test_the_ca_key_is_not_in_the_mounted_directory(tmp_path: Path) -> None:
     assert ca_key.exists() and ca_key.stat().st_mode & 0o077 == 0
     assert main(["--out", str(tmp_path / "certs"),
                  "--ca-key-out", str(tmp_path / "certs" / "ca.key")]) == 2
+
+
+def _sync_stub(certs: ClientCertificates, g: GatewayThread, code: str) -> InstitutionStub:
+    return InstitutionStub(lambda c: certs.channel(g.address, c))
+
+
+def test_an_upload_is_bound_per_chunk_and_an_idle_one_is_closed(
+    lockout_gateway: tuple[GatewayThread, ClientCertificates, redis.Redis],
+) -> None:
+    g, certs, r = lockout_gateway
+    m = base_member()
+    put_members(r, [m])
+    stub = _sync_stub(certs, g, HOSPITAL.code)
+    ep = stub.Admit(pb.AdmitRequest(
+        request_id=f"{HOSPITAL.code}-LOCK-A{next(_seq)}", institution_code=HOSPITAL.code,
+        psn_no=m.psn_no, card_no=m.card_no, admission_date="2026-06-10",
+        diagnosis_code="I21.0"))
+
+    def chunk(sn: int, inst: str = HOSPITAL.code) -> pb.FeeDetailChunk:
+        return pb.FeeDetailChunk(
+            request_id=f"{inst}-LOCK-U{next(_seq)}", institution_code=inst, psn_no=m.psn_no,
+            episode_id=ep.episode_id, lines=[pb.FeeLine(
+                feedetl_sn=sn, item_code="T-A-DRUG", unit_price_fen=100, quantity=1,
+                amount_fen=100, service_date="2026-06-11")])
+
+    up = stub.UploadFeeDetails([chunk(1), chunk(2)])  # under mutual TLS, as itself
+    assert up.lines_added == 2
+    with certs.channel(g.address, HOSPITAL.code) as ch:
+        upload = pb_grpc.ClaimGatewayStub(ch).UploadFeeDetails
+        # A later chunk naming another institution: refused, that chunk changes nothing.
+        with pytest.raises(grpc.RpcError) as e:
+            upload(iter([chunk(3), chunk(4, OTHER_HOSPITAL.code)]))
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # One chunk, then nothing: the gateway closes the upload.
+        release = threading.Event()
+
+        def one_then_idle() -> Iterator[pb.FeeDetailChunk]:
+            yield chunk(5)
+            release.wait(30)
+
+        try:
+            with pytest.raises(grpc.RpcError) as e:
+                upload(one_then_idle())
+            assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        finally:
+            release.set()
+    sns = sorted(int(k) for k in r.hkeys(MemberKeys.of(m.psn_no).episode_lines(ep.episode_id)))
+    assert sns == [1, 2, 3, 5]
+
+
+def test_limits_are_charged_to_the_certificate_not_the_named_institution(
+    lockout_gateway: tuple[GatewayThread, ClientCertificates, redis.Redis],
+) -> None:
+    g, certs, r = lockout_gateway
+    m = base_member()
+    put_members(r, [m])
+    adm = g.running.service.admission
+    adm.config.per_institution_rate_per_s = 0.001  # the burst (100), then next to nothing
+    adm._buckets.clear()
+    try:
+        with certs.channel(g.address, OTHER_PHARMACY.code) as ch:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            codes = collections.Counter()
+            for _ in range(150):  # naming PHARMACY, from OTHER_PHARMACY's certificate
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.Settle(_claim(m, PHARMACY.code))
+                codes[e.value.code().name] += 1
+        # The certificate holder used up its own rate, not PHARMACY's.
+        assert codes == {"PERMISSION_DENIED": 100, "RESOURCE_EXHAUSTED": 50}
+        resp = _sync_stub(certs, g, PHARMACY.code).Settle(_claim(m, PHARMACY.code))
+        assert resp.status in (pb.SETTLED, pb.REFUSED)
+    finally:
+        adm.config.per_institution_rate_per_s = 0.0
+        adm._buckets.clear()

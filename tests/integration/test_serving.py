@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -244,6 +245,70 @@ def test_access_log_is_one_json_line_per_request_without_personal_data(
             assert x["method"] == "Settle" and x["institution"] == PHARMACY.code
             assert m.name not in orjson.dumps(x).decode() and m.card_no not in str(x)
     finally:
+        g.stop()
+        r.close()
+
+
+def test_every_call_is_logged_once_with_its_final_status_and_fields_cut(
+    own_redis: RedisServer,
+) -> None:
+    """Shed, cancelled, timed-out and exported calls reach the access log too, each
+    once, with its real status; a huge request id is cut to the field limit."""
+    g = start_gateway(own_redis, per_connection_inflight_max=1, request_wait_s=60.0)
+    r = redis.Redis.from_url(own_redis.url)
+    buf = io.BytesIO()
+    log = AccessLog(out=buf).start()
+    g.running.service.access_log = log
+    release = threading.Event()
+
+    def never() -> Iterator[pb.SettleRequest]:
+        release.wait(30)
+        return
+        yield
+
+    try:
+        m = base_member()
+        put_members(r, [m])
+        with grpc.insecure_channel(g.address) as ch:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            idle = ch.stream_unary("/claims.v1.ClaimGateway/Settle",
+                                   request_serializer=pb.SettleRequest.SerializeToString,
+                                   response_deserializer=pb.SettlementResponse.FromString)
+            # While one waits, a second on the same connection is shed.
+            held = idle.future(never())
+            wait_for(lambda: bool(g.running.service.admission._per_connection),
+                     "one call waiting")
+            with pytest.raises(grpc.RpcError) as e:
+                idle(never())
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            held.cancel()  # the client gives up: CANCELLED
+            wait_for(lambda: not g.running.service.admission._per_connection, "cancel seen")
+            # A call that never sends its request: ended when the wait runs out.
+            g.running.service.admission.config.request_wait_s = 0.5
+            with pytest.raises(grpc.RpcError) as e:
+                idle(never())
+            assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            huge = claim(m)
+            huge.request_id = "X" * 100_000
+            with pytest.raises(grpc.RpcError):
+                stub.Settle(huge)
+            exported = list(stub.ExportSettlements(pb.ExportSettlementsRequest(
+                institution_code=PHARMACY.code, from_date="2026-06-01", to_date="2026-06-30")))
+            assert exported == []
+        release.set()
+        wait_for(lambda: len(buf.getvalue().splitlines()) >= 5, "five log lines")
+        log.close()
+        lines = [orjson.loads(x) for x in buf.getvalue().splitlines()]
+        assert sorted((x["method"], x["status"]) for x in lines) == sorted([
+            ("Settle", "DEADLINE_EXCEEDED"), ("Settle", "RESOURCE_EXHAUSTED"),
+            ("Settle", "CANCELLED"), ("Settle", "INVALID_ARGUMENT"),
+            ("ExportSettlements", "OK")])
+        assert max(len(orjson.dumps(x)) for x in lines) < 1000
+        cut = next(x for x in lines if x["status"] == "INVALID_ARGUMENT")
+        assert cut["request_id"].startswith("XXXX") and len(cut["request_id"]) <= 67
+        assert cut["institution"] == PHARMACY.code
+    finally:
+        release.set()
         g.stop()
         r.close()
 
