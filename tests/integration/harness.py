@@ -198,6 +198,7 @@ class GatewayThread:
         self._running: RunningServer | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._grace_s = 1.0
         self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
 
     @property
@@ -225,7 +226,7 @@ class GatewayThread:
             return
         self._ready.set()
         loop.run_forever()
-        loop.run_until_complete(self._running.stop(1.0))
+        loop.run_until_complete(self._running.stop(self._grace_s))
         loop.close()
 
     @property
@@ -233,8 +234,10 @@ class GatewayThread:
         assert self._running is not None
         return self._running
 
-    def stop(self) -> None:
-        if self._loop is not None and self._running is not None:
+    def stop(self, grace_s: float = 1.0) -> None:
+        """Stop (once): in-flight calls get ``grace_s`` to finish, then are cut."""
+        if self._loop is not None and self._running is not None and self._thread.is_alive():
+            self._grace_s = grace_s
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
 

@@ -313,6 +313,51 @@ def test_every_call_is_logged_once_with_its_final_status_and_fields_cut(
         r.close()
 
 
+def test_a_call_cut_by_shutdown_is_cancelled_logged_and_retriable(
+    own_redis: RedisServer,
+) -> None:
+    g = start_gateway(own_redis)
+    r = redis.Redis.from_url(own_redis.url)
+    buf = io.BytesIO()
+    log = AccessLog(out=buf).start()
+    g.running.service.access_log = log
+    m = base_member()
+    put_members(r, [m])
+    req = claim(m)
+    try:
+        with grpc.insecure_channel(g.address) as ch, ThreadPoolExecutor(1) as pool:
+            r.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")  # the call waits on Redis
+            try:
+                held = pool.submit(pb_grpc.ClaimGatewayStub(ch).Settle, req)
+                wait_for(lambda: g.running.service.admission.inflight == 1, "in flight")
+                g.stop(grace_s=0.1)  # what is left after the grace period is cut
+                with pytest.raises(grpc.RpcError) as e:
+                    held.result(timeout=30)
+                # gRPC's core answers the client one or the other, by timing.
+                assert e.value.code() in (grpc.StatusCode.CANCELLED,
+                                          grpc.StatusCode.UNAVAILABLE)
+            finally:
+                r.execute_command("CLIENT", "UNPAUSE")
+        wait_for(lambda: b"CANCELLED" in buf.getvalue(), "the cut call logged")
+        log.close()
+        [line] = [orjson.loads(x) for x in buf.getvalue().splitlines()]
+        assert (line["request_id"], line["status"]) == (req.request_id, "CANCELLED")
+        # Retried with the same request id on a new gateway: settled exactly once.
+        g2 = start_gateway(own_redis)
+        try:
+            with grpc.insecure_channel(g2.address) as ch:
+                stub = pb_grpc.ClaimGatewayStub(ch)
+                first = stub.Settle(req)
+                again = stub.Settle(req)
+            assert first.status == pb.SETTLED and again.replay
+            assert again.settlement_id == first.settlement_id
+        finally:
+            g2.stop()
+    finally:
+        g.stop()
+        r.close()
+
+
 def test_metrics_count_requests_kernel_redis_and_money(own_redis: RedisServer) -> None:
     from prometheus_client import REGISTRY
 
