@@ -94,6 +94,7 @@ class ClientCancelled(ClaimError):
 
 
 _CANCELLED = grpc.StatusCode.CANCELLED
+_EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # the end of a client stream
 
 
 def _status_of(method: str, e: Exception) -> tuple[grpc.StatusCode, str, str]:
@@ -180,7 +181,7 @@ class _Call:
         if self.connected:  # no longer waiting for its request
             self.connected = False
             self.svc.admission.leave_connection(self.peer)
-        if msg is grpc.aio.EOF:
+        if msg is _EOF:
             return None
         if self.request is None:
             self.request = msg

@@ -585,10 +585,10 @@ class Store:
         """One round trip: member, this year's accumulators, fills, duplicates, request id,
         and for an inpatient settlement the episode with its uploaded lines."""
         keys = MemberKeys.of(psn_no)
-        idem = keys.idem(institution_code, request_id) if request_id else (
+        idem_key = keys.idem(institution_code, request_id) if request_id else (
             f"idem:{tag(keys.partition)}:")
         raw = await self._bounded("read", self._read(
-            keys=[keys.member, keys.fills, keys.dups, idem, keys.day_counter(psn_no, day),
+            keys=[keys.member, keys.fills, keys.dups, idem_key, keys.day_counter(psn_no, day),
                   keys.episode(episode_id), keys.episode_lines(episode_id)],
             args=[1 if episode_id else 0, len(fill_items), *fill_items, len(dup_keys),
                   *dup_keys],
