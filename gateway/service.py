@@ -870,6 +870,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                                       warnings=[w for w in [ep.get("warn", "")] if w],
                                       replay=True)
         if out[0] == "OPEN":
+            ep = await self.store.episode(request.psn_no, out[1])
+            if ep.get("inst") != request.institution_code:  # not its episode: no id
+                raise FailedPrecondition("psn_no: already admitted")
             raise FailedPrecondition(f"psn_no: already admitted (episode {out[1]})")
         if out[0] == "CONFLICT":
             raise AlreadyExists("request_id: already used for a request with different content")

@@ -367,6 +367,21 @@ def _chunk(m, episode_id: str, lines: list[pb.FeeLine], request_id: str | None =
                              psn_no=m.psn_no, episode_id=episode_id, lines=lines)
 
 
+def test_an_admission_elsewhere_does_not_reveal_the_other_episode(
+    stub: pb_grpc.ClaimGatewayStub, r: Client
+) -> None:
+    m = base_member()
+    put_members(r, [m])
+    ep = _admit(stub, m)
+    with pytest.raises(grpc.RpcError) as own:
+        _admit(stub, m)
+    assert ep.episode_id in own.value.details()  # its own episode: named
+    with pytest.raises(grpc.RpcError) as other:
+        _admit(stub, m, inst=OTHER_HOSPITAL.code)
+    assert other.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert ep.episode_id not in other.value.details()
+
+
 def test_inpatient_episode_worked_example(stub: pb_grpc.ClaimGatewayStub, r: Client) -> None:
     """DOMAIN.md §9 through the whole inpatient flow: admit, upload, discharge, settle."""
     m = base_member(birth_date=dt.date(1950, 3, 1), work_start_date=dt.date(1968, 9, 1),
