@@ -14,7 +14,6 @@ import collections
 import itertools
 import threading
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -180,20 +179,7 @@ def test_one_certificate_cannot_lock_out_another_institution(
     assert set(health) == {health_pb2.HealthCheckResponse.SERVING}
 
 
-def test_the_ca_key_is_not_in_the_mounted_directory(tmp_path: Path) -> None:
-    from gateway.devcerts import main
-
-    assert main(["--out", str(tmp_path / "certs"), "--institution", PHARMACY.code]) == 0
-    mounted = {p.name for p in (tmp_path / "certs").rglob("*")}
-    assert "ca.pem" in mounted and not any(n.startswith("ca") and n.endswith(".key")
-                                           for n in mounted)
-    ca_key = tmp_path / "ca-private" / "ca.key"
-    assert ca_key.exists() and ca_key.stat().st_mode & 0o077 == 0
-    assert main(["--out", str(tmp_path / "certs"),
-                 "--ca-key-out", str(tmp_path / "certs" / "ca.key")]) == 2
-
-
-def _sync_stub(certs: ClientCertificates, g: GatewayThread, code: str) -> InstitutionStub:
+def _sync_stub(certs: ClientCertificates, g: GatewayThread) -> InstitutionStub:
     return InstitutionStub(lambda c: certs.channel(g.address, c))
 
 
@@ -203,7 +189,7 @@ def test_an_upload_is_bound_per_chunk_and_an_idle_one_is_closed(
     g, certs, r = lockout_gateway
     m = base_member()
     put_members(r, [m])
-    stub = _sync_stub(certs, g, HOSPITAL.code)
+    stub = _sync_stub(certs, g)
     ep = stub.Admit(pb.AdmitRequest(
         request_id=f"{HOSPITAL.code}-LOCK-A{next(_seq)}", institution_code=HOSPITAL.code,
         psn_no=m.psn_no, card_no=m.card_no, admission_date="2026-06-10",
@@ -260,7 +246,7 @@ def test_limits_are_charged_to_the_certificate_not_the_named_institution(
                 codes[e.value.code().name] += 1
         # The certificate holder used up its own rate, not PHARMACY's.
         assert codes == {"PERMISSION_DENIED": 100, "RESOURCE_EXHAUSTED": 50}
-        resp = _sync_stub(certs, g, PHARMACY.code).Settle(_claim(m, PHARMACY.code))
+        resp = _sync_stub(certs, g).Settle(_claim(m, PHARMACY.code))
         assert resp.status in (pb.SETTLED, pb.REFUSED)
     finally:
         adm.config.per_institution_rate_per_s = 0.0

@@ -161,3 +161,16 @@ def test_health_check_over_mutual_tls_with_the_ops_certificate(
     with channel(g, certs, "ops") as ch, pytest.raises(grpc.RpcError) as e:
         pb_grpc.ClaimGatewayStub(ch).Settle(settle_request(m, PHARMACY.code))
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_ca_key_is_not_in_the_mounted_directory(tmp_path: Path) -> None:
+    from gateway.devcerts import main
+
+    assert main(["--out", str(tmp_path / "certs"), "--institution", PHARMACY.code]) == 0
+    mounted = {p.name for p in (tmp_path / "certs").rglob("*")}
+    assert "ca.pem" in mounted and not any(n.startswith("ca") and n.endswith(".key")
+                                           for n in mounted)
+    ca_key = tmp_path / "ca-private" / "ca.key"
+    assert ca_key.exists() and ca_key.stat().st_mode & 0o077 == 0
+    assert main(["--out", str(tmp_path / "certs"),
+                 "--ca-key-out", str(tmp_path / "certs" / "ca.key")]) == 2
