@@ -292,17 +292,27 @@ def test_every_call_is_logged_once_with_its_final_status_and_fields_cut(
             huge.request_id = "X" * 100_000
             with pytest.raises(grpc.RpcError):
                 stub.Settle(huge)
+            chunk = pb.FeeDetailChunk(
+                request_id="UPLOAD-LOG-1", institution_code=HOSPITAL.code, psn_no=m.psn_no,
+                episode_id="E0000" + "0" * 24, lines=[pb.FeeLine(
+                    feedetl_sn=1, item_code="T-A-DRUG", unit_price_fen=1, quantity=1,
+                    amount_fen=1)])
+            with pytest.raises(grpc.RpcError):
+                stub.UploadFeeDetails(iter([chunk]))
             exported = list(stub.ExportSettlements(pb.ExportSettlementsRequest(
                 institution_code=PHARMACY.code, from_date="2026-06-01", to_date="2026-06-30")))
             assert exported == []
         release.set()
-        wait_for(lambda: len(buf.getvalue().splitlines()) >= 5, "five log lines")
+        wait_for(lambda: len(buf.getvalue().splitlines()) >= 6, "six log lines")
         log.close()
         lines = [orjson.loads(x) for x in buf.getvalue().splitlines()]
         assert sorted((x["method"], x["status"]) for x in lines) == sorted([
             ("Settle", "DEADLINE_EXCEEDED"), ("Settle", "RESOURCE_EXHAUSTED"),
             ("Settle", "CANCELLED"), ("Settle", "INVALID_ARGUMENT"),
-            ("ExportSettlements", "OK")])
+            ("UploadFeeDetails", "NOT_FOUND"), ("ExportSettlements", "OK")])
+        upload = next(x for x in lines if x["method"] == "UploadFeeDetails")
+        assert (upload["request_id"], upload["institution"], upload["psn_no"]) == (
+            chunk.request_id, HOSPITAL.code, m.psn_no)
         assert max(len(orjson.dumps(x)) for x in lines) < 1000
         cut = next(x for x in lines if x["status"] == "INVALID_ARGUMENT")
         assert cut["request_id"].startswith("XXXX") and len(cut["request_id"]) <= 67
