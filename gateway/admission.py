@@ -31,7 +31,7 @@ class AdmissionConfig:
     per_connection_inflight_max: int = 0
     # How long a call may wait for its request, and for each next message of a stream
     # (an upload's chunks; an export's client reading its answers).
-    request_wait_s: float = 5.0
+    request_wait_s: float = 10.0
 
     @property
     def connection_max(self) -> int:

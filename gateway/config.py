@@ -33,7 +33,9 @@ class Config:
     per_institution_inflight_max: int = 16
     per_institution_rate_per_s: float = 0.0
     per_connection_inflight_max: int = 0  # 0: the per-institution bound
-    request_wait_s: float = 5.0  # for a call's request, and between stream messages
+    # For a call's request, and between stream messages: enough for a large message on a
+    # slow link; an idle call holds only its own institution's slots meanwhile.
+    request_wait_s: float = 10.0
     # Mutual TLS: the server's certificate and key, and the CA that issues the
     # institutions' client certificates. Without them, serving needs `plaintext`.
     tls_cert: str = ""
