@@ -2,6 +2,8 @@
 # because it listens on all interfaces, mutual TLS: mount a directory holding
 # server.pem/server.key, the institutions' CA (ca.pem) and an ops client certificate
 # for the health check at /etc/claimgate/tls (`claimgate dev-certs` makes all of them).
+# /metrics is unauthenticated, so it listens on the container's loopback only; set
+# CLAIMGATE_METRICS_ADDR=0.0.0.0 to expose it to a scraper on a private network.
 # The README shows it paired with the official redis image.
 FROM python:3.11-slim
 
@@ -25,7 +27,7 @@ ENV CLAIMGATE_LISTEN=0.0.0.0:50051 \
     CLAIMGATE_HEALTH_CERT=/etc/claimgate/tls/clients/ops.pem \
     CLAIMGATE_HEALTH_KEY=/etc/claimgate/tls/clients/ops.key \
     CLAIMGATE_METRICS_PORT=9464 \
-    CLAIMGATE_METRICS_ADDR=0.0.0.0 \
+    CLAIMGATE_METRICS_ADDR=127.0.0.1 \
     NUMBA_CACHE_DIR=/var/cache/claimgate/numba \
     PYTHONUNBUFFERED=1
 

@@ -132,6 +132,12 @@ async def _bounded(coros: list, limit: int = CONCURRENCY) -> list:  # type: igno
     return await asyncio.gather(*(one(c) for c in coros))
 
 
+def card_of_psn_no(psn_no: str) -> str:
+    """The card bound to a member of the bench and demo populations (``card_no_of`` of
+    the member's index): "K", the region's first four digits, the 8-digit index."""
+    return f"K{psn_no[:4]}{psn_no[-8:]}"
+
+
 async def balances_of(
     stub: pb_grpc.ClaimGatewayStub, psn_nos: list[str], *, timeout_s: float = 10.0
 ) -> tuple[Balances, list[str]]:
@@ -142,7 +148,9 @@ async def balances_of(
         try:
             r = await _retrying(
                 stub.CheckEligibility,
-                pb.EligibilityRequest(institution_code=ELIGIBILITY_INSTITUTION, psn_no=psn),
+                # The gateway answers balances only to the member's card.
+                pb.EligibilityRequest(institution_code=ELIGIBILITY_INSTITUTION, psn_no=psn,
+                                      card_no=card_of_psn_no(psn)),
                 timeout_s=timeout_s,
             )
         except grpc.aio.AioRpcError as e:

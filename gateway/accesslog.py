@@ -4,7 +4,8 @@ The handler only puts a dict on a bounded queue (never blocks); a daemon
 thread serialises with orjson and writes. When the queue is full the line is
 dropped and counted (``claimgate_log_lines_dropped_total``) rather than
 slowing the gateway. Only the member id identifies a person: no names, no
-card numbers, no amounts per person.
+card numbers, no amounts per person. Every field is cut to its limit, so a
+line stays short whatever a request carries.
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ import orjson
 from gateway import metrics
 
 QUEUE_MAX = 10_000
+FIELD_MAX = 64  # characters of any text field (ids are at most 64)
+LIST_MAX = 16  # items of a list field (reasons)
+
+
+def _cut(value: Any) -> Any:
+    """A field as logged: text cut to FIELD_MAX characters, lists to LIST_MAX items.
+    A request may carry anything up to the message limit; its log line may not."""
+    if isinstance(value, str):
+        return value if len(value) <= FIELD_MAX else value[:FIELD_MAX] + "..."
+    if isinstance(value, list):
+        return [_cut(v) for v in value[:LIST_MAX]]
+    return value
 
 
 class AccessLog:
@@ -38,6 +51,9 @@ class AccessLog:
     def write(self, **fields: Any) -> None:
         if not self.enabled:
             return
+        for k, v in fields.items():
+            if isinstance(v, (str, list)):
+                fields[k] = _cut(v)
         fields["ts"] = time.time()
         try:
             self._queue.put_nowait(fields)

@@ -1,10 +1,17 @@
-"""Load shedding: a bound on in-flight work per process, and per institution.
+"""Load shedding: bounds on in-flight work per connection, per institution and per process.
 
-Beyond a bound a request is refused at once with RESOURCE_EXHAUSTED, before
-any validation or I/O, so the requests already accepted keep their latency.
-The per-institution limits stop one misbehaving hospital system from starving
-the pharmacies: a bound on its concurrent requests and, optionally, a token
-bucket on its rate.
+Beyond a bound a call is refused at once with RESOURCE_EXHAUSTED, before any
+validation or I/O, so the calls already accepted keep their latency. The
+bounds nest: a connection's and an institution's bounds are below the
+process's, so one client (an idle or slow one included) reaches its own bound
+long before it could fill the process and lock the other institutions out.
+An optional token bucket bounds each institution's rate.
+
+The institution a call is charged to is its identity, never a claim of the
+request: the client certificate's common name under mutual TLS (known when the
+call starts, before its request is read), the request's ``institution_code``
+on a plain-text channel. Health checks are not ClaimGateway calls and are never
+counted or shed.
 """
 
 from __future__ import annotations
@@ -19,6 +26,16 @@ class AdmissionConfig:
     per_institution_inflight_max: int = 16
     per_institution_rate_per_s: float = 0.0  # 0: no rate limit
     per_institution_burst: int = 100
+    # Calls of one connection still waiting for their request (0: the per-institution
+    # bound). A client that opens calls and never sends them holds at most this many.
+    per_connection_inflight_max: int = 0
+    # How long a call may wait for its request, and for each next message of a stream
+    # (an upload's chunks; an export's client reading its answers).
+    request_wait_s: float = 10.0
+
+    @property
+    def connection_max(self) -> int:
+        return self.per_connection_inflight_max or self.per_institution_inflight_max
 
 
 class Shed(Exception):
@@ -36,7 +53,7 @@ class _Bucket:
         self.stamp = stamp
 
 
-INSTITUTIONS_TRACKED_MAX = 100_000  # bound on the per-institution tables
+INSTITUTIONS_TRACKED_MAX = 100_000  # bound on the per-institution and per-connection tables
 
 
 class Admission:
@@ -44,13 +61,37 @@ class Admission:
         self.config = config
         self.inflight = 0
         self._per_institution: dict[str, int] = {}
+        self._per_connection: dict[str, int] = {}
         self._buckets: dict[str, _Bucket] = {}
 
+    def enter_connection(self, peer: str) -> None:
+        """Count a call against its connection while it waits for its request (from the
+        moment it starts). Pair every admit with :meth:`leave_connection`."""
+        n = self._per_connection.get(peer, 0)
+        if n >= self.config.connection_max:
+            raise Shed("connection_waiting",
+                       f"{n} calls of this connection are waiting for their request; retry")
+        if n == 0 and len(self._per_connection) >= INSTITUTIONS_TRACKED_MAX:
+            raise Shed("connections", "too many connections in flight; retry")
+        self._per_connection[peer] = n + 1
+
+    def leave_connection(self, peer: str) -> None:
+        n = self._per_connection[peer] - 1
+        if n:
+            self._per_connection[peer] = n
+        else:
+            del self._per_connection[peer]
+
+    def connection_inflight(self, peer: str) -> int:
+        return self._per_connection.get(peer, 0)
+
+    def institution_inflight(self, institution: str) -> int:
+        return self._per_institution.get(institution, 0)
+
     def enter(self, institution: str) -> None:
-        """Admit a request or raise :class:`Shed`. Pair every admit with :meth:`leave`."""
+        """Admit a call of an institution or raise :class:`Shed`. Pair every admit with
+        :meth:`leave`. The institution's own bounds are checked first."""
         c = self.config
-        if self.inflight >= c.inflight_max:
-            raise Shed("inflight", f"gateway busy: {self.inflight} requests in flight; retry")
         n = self._per_institution.get(institution, 0)
         if n >= c.per_institution_inflight_max:
             raise Shed(
@@ -59,6 +100,8 @@ class Admission:
             )
         if c.per_institution_rate_per_s > 0:
             self._take_token(institution)
+        if self.inflight >= c.inflight_max:
+            raise Shed("inflight", f"gateway busy: {self.inflight} requests in flight; retry")
         if n == 0 and len(self._per_institution) >= INSTITUTIONS_TRACKED_MAX:
             raise Shed("institutions", "too many institutions in flight; retry")
         self._per_institution[institution] = n + 1

@@ -55,7 +55,8 @@ def _config(args: argparse.Namespace, defaults: Config) -> Config:
         cfg.access_log = False
     for name in ("redis_url", "redis_cluster", "data_dir", "appendfsync", "listen", "grace_s",
                  "workers", "metrics_port", "metrics_addr", "inflight_max",
-                 "per_institution_inflight_max", "per_institution_rate_per_s", "tls_cert",
+                 "per_institution_inflight_max", "per_institution_rate_per_s",
+                 "per_connection_inflight_max", "request_wait_s", "tls_cert",
                  "tls_key", "tls_client_ca", "plaintext"):
         if hasattr(args, name):
             setattr(cfg, name, getattr(args, name))
@@ -244,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-institution-rate", dest="per_institution_rate_per_s", type=float,
                    default=defaults.per_institution_rate_per_s,
                    help="requests/s per institution per worker, 0 = no limit")
+    p.add_argument("--per-connection-inflight-max", type=int,
+                   default=defaults.per_connection_inflight_max,
+                   help="in-flight calls per connection per worker (default: the "
+                        "per-institution bound)")
+    p.add_argument("--request-wait-s", type=float, default=defaults.request_wait_s,
+                   help="how long a call may wait for its request, and between stream "
+                        "messages (default %(default)s)")
     p.add_argument("--no-access-log", action="store_true", help="no JSON line per request")
     p.add_argument("--tls-cert", default=defaults.tls_cert, help="server certificate (PEM)")
     p.add_argument("--tls-key", default=defaults.tls_key, help="server private key (PEM)")

@@ -32,6 +32,10 @@ class Config:
     inflight_max: int = 32
     per_institution_inflight_max: int = 16
     per_institution_rate_per_s: float = 0.0
+    per_connection_inflight_max: int = 0  # 0: the per-institution bound
+    # For a call's request, and between stream messages: enough for a large message on a
+    # slow link; an idle call holds only its own institution's slots meanwhile.
+    request_wait_s: float = 10.0
     # Mutual TLS: the server's certificate and key, and the CA that issues the
     # institutions' client certificates. Without them, serving needs `plaintext`.
     tls_cert: str = ""
@@ -63,6 +67,10 @@ class Config:
             per_institution_rate_per_s=float(
                 _env("PER_INSTITUTION_RATE", str(d.per_institution_rate_per_s))
             ),
+            per_connection_inflight_max=int(
+                _env("PER_CONNECTION_INFLIGHT_MAX", str(d.per_connection_inflight_max))
+            ),
+            request_wait_s=float(_env("REQUEST_WAIT_S", str(d.request_wait_s))),
             tls_cert=_env("TLS_CERT", ""),
             tls_key=_env("TLS_KEY", ""),
             tls_client_ca=_env("TLS_CLIENT_CA", ""),

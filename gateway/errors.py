@@ -128,6 +128,21 @@ class Aborted(ClaimError):
     reason = "ABORTED"
 
 
+class RequestTimeout(ClaimError):
+    """The client did not send its request (or a stream's next message), or did not
+    read an answer, in time: the call is ended and its slot freed."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "REQUEST_WAIT"
+
+
+class ClientCancelled(ClaimError):
+    """The client cancelled the call before its request arrived."""
+
+    code = grpc.StatusCode.CANCELLED
+    reason = "CLIENT_CANCELLED"
+
+
 def shed_status(
     kind: str, message: str
 ) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]:

@@ -2,10 +2,12 @@
 
 With mutual TLS every client presents a certificate issued by the insurer's CA
 whose subject common name is its institution code (``claimgate dev-certs``
-makes such certificates for the demo). Every request is bound to it: a request
-naming another institution is refused with PERMISSION_DENIED and changes
-nothing. Plain-text serving (no identity) is for loopback development and
-tests, and must be asked for explicitly.
+makes such certificates for the demo). That name is the call's identity from
+the moment the call starts: admission is charged to it before the request is
+read, and every request (every chunk of an upload) must name it, or is refused
+with PERMISSION_DENIED and changes nothing (``gateway.service._Call``).
+Plain-text serving (identity = the institution the request names) is for
+loopback development and tests, and must be asked for explicitly.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.errors import InvalidArgument
 
 
 class Malformed:
@@ -54,17 +56,3 @@ def peer_institution(context: grpc.aio.ServicerContext) -> str | None:
     if not names:
         return None
     return bytes(names[0]).decode()
-
-
-def authorize(context: grpc.aio.ServicerContext, institution_code: str, *, required: bool) -> None:
-    """Bind the request to the caller's certificate (when the server requires one)."""
-    if not required:
-        return
-    peer = peer_institution(context)
-    if peer is None:
-        raise PermissionDenied("institution_code: no client certificate",
-                               reason="CLIENT_CERTIFICATE_REQUIRED")
-    if institution_code != peer:
-        raise PermissionDenied(
-            f"institution_code: the client certificate is for {peer!r}, not {institution_code!r}"
-        )

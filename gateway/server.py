@@ -169,7 +169,11 @@ async def _monitor_store(service: ClaimGatewayService, health: HealthServicer) -
 def add_claim_gateway(service: ClaimGatewayService, server: grpc.aio.Server) -> None:
     """Register the servicer with deserializers that never raise: bytes that are not a
     valid message reach the handler as ``Malformed`` and get INVALID_ARGUMENT (grpc's
-    own answer to a failing deserializer would be INTERNAL)."""
+    own answer to a failing deserializer would be INTERNAL).
+
+    Every method is served as a client stream (the wire is the same for a unary
+    request): the handler then starts when the call does, not when its request has
+    arrived, so it can admit the caller first and bound the wait for the request."""
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     descriptor = claims_pb2.DESCRIPTOR.services_by_name["ClaimGateway"]
     for method in descriptor.methods:
@@ -181,7 +185,7 @@ def add_claim_gateway(service: ClaimGatewayService, server: grpc.aio.Server) -> 
             (True, False): grpc.stream_unary_rpc_method_handler,
             (False, True): grpc.unary_stream_rpc_method_handler,
             (True, True): grpc.stream_stream_rpc_method_handler,
-        }[(method.client_streaming, method.server_streaming)]
+        }[(True, method.server_streaming)]
         handlers[method.name] = make(
             behaviour,
             request_deserializer=safe_deserializer(request_type.FromString,
@@ -207,11 +211,9 @@ async def start_server(config: Config) -> RunningServer:
         raise NotSeeded("no policy in Redis: run `claimgate seed` first")
     reference = Reference.build(data, warm=True)
     server = grpc.aio.server(
-        # The in-flight bound, enforced by gRPC's core before any Python runs: a call
-        # beyond it gets RESOURCE_EXHAUSTED at once, as cheaply as the server can refuse.
-        # (Health checks and reflection count too; the handlers' own admission then
-        # applies the per-institution bounds.)
-        maximum_concurrent_rpcs=config.inflight_max,
+        # No maximum_concurrent_rpcs: gRPC's core would count health checks and calls
+        # still waiting for their request against it. The handlers' admission bounds
+        # calls per connection, per institution and per process instead.
         options=[
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", config.max_message_bytes),
@@ -227,6 +229,8 @@ async def start_server(config: Config) -> RunningServer:
             inflight_max=config.inflight_max,
             per_institution_inflight_max=config.per_institution_inflight_max,
             per_institution_rate_per_s=config.per_institution_rate_per_s,
+            per_connection_inflight_max=config.per_connection_inflight_max,
+            request_wait_s=config.request_wait_s,
         ),
         access_log=AccessLog(enabled=config.access_log).start(),
     )

@@ -33,17 +33,19 @@ from gateway.domain import Institution
 from gateway.errors import (
     AlreadyExists,
     ClaimError,
+    ClientCancelled,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    RequestTimeout,
     Unavailable,
     shed_status,
     status_of,
 )
 from gateway.memberlock import MemberLocks
 from gateway.reference import Reference
-from gateway.security import authorize, check_decoded
+from gateway.security import check_decoded, peer_institution
 from gateway.store import (
     PARTITIONS,
     MemberSnapshot,
@@ -83,68 +85,263 @@ def _clearing_day(t: dt.datetime) -> dt.date:
     return t.astimezone(CST).date()
 
 
+_CANCELLED = grpc.StatusCode.CANCELLED
+_EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # the end of a client stream
+
+
+AbortArgs = tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]
+
+
+def _status_of(method: str, e: Exception) -> tuple[str, AbortArgs]:
+    """(shed reason, ``context.abort`` arguments with the status details) of a call
+    that raised."""
+    if isinstance(e, Shed):
+        metrics.SHED.labels(e.reason).inc()
+        return e.reason, shed_status(e.reason, e.message)
+    if isinstance(e, ClaimError):
+        return "", status_of(e.code, e.message, e)
+    unavailable = grpc.StatusCode.UNAVAILABLE
+    if isinstance(e, StoreTimeout):
+        return "", status_of(unavailable,
+                             f"state store slow ({e}); retry with the same request_id")
+    if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        log.warning("redis unavailable: %s", e)
+        return "", status_of(unavailable, "state store unavailable; retry")
+    if isinstance(e, redis.exceptions.RedisError):
+        log.error("redis error in %s: %s", method, e)
+        return "", status_of(unavailable, "state store error; retry")
+    log.error("internal error in %s", method, exc_info=e)
+    return "", status_of(grpc.StatusCode.INTERNAL, "internal error")
+
+
+class _Call:
+    """One call's identity, admission, deadline and access-log line.
+
+    In this order: the call counts against its connection until its request arrives;
+    under mutual TLS it is admitted as the certificate's institution before its
+    request is read (so a client that never sends one only ever holds its own
+    slots); the request must arrive within ``request_wait_s``; it must name the
+    certificate's institution (on a plain-text channel, the institution it names is
+    admitted now); then the latency budget starts. Every call ends in exactly one
+    access-log line with its real final status.
+    """
+
+    __slots__ = ("code", "connected", "context", "institution", "method", "peer", "reason",
+                 "request", "resp", "svc", "t0", "token")
+
+    def __init__(self, svc: ClaimGatewayService, method: str,
+                 context: grpc.aio.ServicerContext) -> None:
+        self.svc = svc
+        self.method = method
+        self.context = context
+        self.t0 = time.perf_counter()
+        self.peer = context.peer() or ""
+        self.institution: str | None = None  # admitted as
+        self.connected = False
+        self.request: Any = None  # the first message, for the log
+        self.resp: Any = None
+        self.code = grpc.StatusCode.OK
+        self.reason = ""
+        self.token: Any = None
+
+    def start(self) -> None:
+        adm = self.svc.admission
+        adm.enter_connection(self.peer)
+        self.connected = True
+        if self.svc.require_client_certificate:
+            peer = peer_institution(self.context)
+            if peer is None:
+                raise PermissionDenied("institution_code: no client certificate",
+                                       reason="CLIENT_CERTIFICATE_REQUIRED")
+            self._admit(peer)
+
+    def _admit(self, institution: str) -> None:
+        self.svc.admission.enter(institution)
+        self.institution = institution
+        metrics.INFLIGHT.inc()
+
+    async def receive(self) -> Any:
+        """The next message, or None at the end of the stream; bounded in time."""
+        wait_s = self.svc.admission.config.request_wait_s
+        deadline = budget_mod.DEADLINE.get()
+        if deadline is not None:
+            wait_s = min(wait_s, deadline - asyncio.get_running_loop().time())
+        try:
+            async with asyncio.timeout(max(wait_s, 0.0)):
+                msg = await self.context.read()
+        except TimeoutError:
+            if deadline is not None and wait_s < self.svc.admission.config.request_wait_s:
+                budget_mod.check("the next message")
+            raise RequestTimeout(
+                f"request: not received within {self.svc.admission.config.request_wait_s:g} s"
+            ) from None
+        if self.connected:  # no longer waiting for its request
+            self.connected = False
+            self.svc.admission.leave_connection(self.peer)
+        if msg is _EOF:
+            return None
+        if self.request is None:
+            self.request = msg
+        return msg
+
+    def identify(self, message: Any) -> None:
+        """Bind a request (or an upload chunk) to the call's institution."""
+        check_decoded(message)
+        code = message.institution_code
+        if self.svc.require_client_certificate:
+            V.check_code(code, "institution_code", V.LIMITS.code_len_max)
+            if code != self.institution:
+                raise PermissionDenied(
+                    f"institution_code: the client certificate is for {self.institution!r}, "
+                    f"not {code[:64]!r}"
+                )
+        elif self.institution is None:
+            self._admit(code)
+        elif code != self.institution:
+            raise InvalidArgument("institution_code",
+                                  "every message of a call names the same institution")
+
+    def begin(self, request: Any) -> None:
+        """Start the latency budget: the smaller of the method's and the client's."""
+        budget = self.svc.budgets.budget_s(self.method, request)
+        client_left = self.context.time_remaining()
+        if client_left is not None:
+            budget = min(budget, client_left)
+        loop = asyncio.get_running_loop()
+        self.token = budget_mod.DEADLINE.set(loop.time() + budget)
+        if not self.svc.store_up:
+            raise Unavailable("state store unreachable; retry")
+
+    def failed(self, e: Exception) -> AbortArgs:
+        self.reason, abort = _status_of(self.method, e)
+        self.code = abort[0]
+        return abort
+
+    def finish(self) -> None:
+        if self.token is not None:
+            budget_mod.DEADLINE.reset(self.token)
+        adm = self.svc.admission
+        if self.institution is not None:
+            adm.leave(self.institution)
+            metrics.INFLIGHT.dec()
+        if self.connected:
+            adm.leave_connection(self.peer)
+        self.svc._record(self.method, self.request, self.code, self.reason, self.t0,
+                         self.resp, institution=self.institution or "")
+
+
 def handler(
     fn: Callable[[ClaimGatewayService, Req, grpc.aio.ServicerContext], Awaitable[Resp]],
-) -> Callable[[ClaimGatewayService, Req, grpc.aio.ServicerContext], Awaitable[Resp]]:
-    """Admission, latency budget, error mapping, metrics and the access log of one call.
-
-    In this order: shed at once when over a bound (cheap, before any work);
-    set the request's deadline; run; map errors to statuses; count and log.
-    """
+) -> Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], Awaitable[Resp]]:
+    """A unary method, served as a client stream so that the wait for its request
+    is bounded (see :class:`_Call`); errors mapped to statuses; counted and logged."""
     method = fn.__name__
 
     async def wrapped(
-        self: ClaimGatewayService, request: Req, context: grpc.aio.ServicerContext
+        self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
     ) -> Resp:
-        t0 = time.perf_counter()
-        institution = getattr(request, "institution_code", "")
-        code, reason, detail = grpc.StatusCode.OK, "", ""
-        resp: Any = None
-        error: ClaimError | None = None
+        call = _Call(self, method, context)
         try:
-            self.admission.enter(institution)
-        except Shed as e:
-            metrics.SHED.labels(e.reason).inc()
-            self._record(method, request, grpc.StatusCode.RESOURCE_EXHAUSTED, e.reason, t0)
-            await context.abort(*shed_status(e.reason, e.message))
-        metrics.INFLIGHT.inc()
-        loop = asyncio.get_running_loop()
-        budget = self.budgets.budget_s(method, request)
-        client_left = context.time_remaining()
-        if client_left is not None:
-            budget = min(budget, client_left)
-        token = budget_mod.DEADLINE.set(loop.time() + budget)
-        try:
-            check_decoded(request)
-            if not hasattr(request, "__aiter__"):  # a client stream authorizes each message
-                authorize(context, institution, required=self.require_client_certificate)
-            if not self.store_up:
-                raise Unavailable("state store unreachable; retry")
+            call.start()
+            request = await call.receive()
+            if request is None:  # a unary client only half-closes after its request
+                raise ClientCancelled("request: the call ended before its request was sent")
+            call.identify(request)
+            call.begin(request)
             resp = await fn(self, request, context)
-            reason = getattr(message_of(resp), "refusal_reason", "")
+            call.resp = resp
+            call.reason = getattr(message_of(resp), "refusal_reason", "")
             return resp
-        except ClaimError as e:
-            code, detail, error = e.code, e.message, e
-        except StoreTimeout as e:
-            code, detail = grpc.StatusCode.UNAVAILABLE, (
-                f"state store slow ({e}); retry with the same request_id"
-            )
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
-            log.warning("redis unavailable: %s", e)
-            code, detail = grpc.StatusCode.UNAVAILABLE, "state store unavailable; retry"
-        except redis.exceptions.RedisError as e:
-            log.error("redis error in %s: %s", method, e)
-            code, detail = grpc.StatusCode.UNAVAILABLE, "state store error; retry"
-        except Exception:
-            log.exception("internal error in %s", method)
-            code, detail = grpc.StatusCode.INTERNAL, "internal error"
+        except asyncio.CancelledError:
+            call.code = _CANCELLED
+            raise
+        except Exception as e:
+            abort = call.failed(e)
         finally:
-            budget_mod.DEADLINE.reset(token)
-            self.admission.leave(institution)
-            metrics.INFLIGHT.dec()
-            self._record(method, request, code, reason, t0, resp)
-        await context.abort(*status_of(code, detail, error))
+            call.finish()
+        await context.abort(*abort)
         raise AssertionError("unreachable")  # context.abort raises
+
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+def upload_handler(
+    fn: Callable[[ClaimGatewayService, AsyncIterator[Any], grpc.aio.ServicerContext],
+                 Awaitable[Resp]],
+) -> Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], Awaitable[Resp]]:
+    """A client-streaming method: every message is bound to the call's institution
+    and must arrive within ``request_wait_s`` of the one before."""
+    method = fn.__name__
+
+    async def wrapped(
+        self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
+    ) -> Resp:
+        call = _Call(self, method, context)
+
+        async def messages() -> AsyncIterator[Any]:
+            while (msg := await call.receive()) is not None:
+                call.identify(msg)
+                yield msg
+
+        try:
+            call.start()
+            call.begin(None)
+            resp = await fn(self, messages(), context)
+            call.resp = resp
+            return resp
+        except asyncio.CancelledError:
+            call.code = _CANCELLED
+            raise
+        except Exception as e:
+            abort = call.failed(e)
+        finally:
+            call.finish()
+        await context.abort(*abort)
+        raise AssertionError("unreachable")
+
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+def export_handler(
+    fn: Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], AsyncIterator[Any]],
+) -> Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], Awaitable[None]]:
+    """A server-streaming method: admitted like any call, and each answer must be taken
+    by the client within ``request_wait_s`` (a client that stops reading is cut off)."""
+    method = fn.__name__
+
+    async def wrapped(
+        self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
+    ) -> None:
+        call = _Call(self, method, context)
+        try:
+            call.start()
+            request = await call.receive()
+            if request is None:  # a unary client only half-closes after its request
+                raise ClientCancelled("request: the call ended before its request was sent")
+            call.identify(request)
+            call.begin(request)
+            wait_s = self.admission.config.request_wait_s
+            async for msg in fn(self, request, context):
+                try:
+                    async with asyncio.timeout(wait_s):
+                        await context.write(msg)
+                except TimeoutError:
+                    raise RequestTimeout(
+                        f"the client did not read the answer within {wait_s:g} s"
+                    ) from None
+            return
+        except asyncio.CancelledError:
+            call.code = _CANCELLED
+            raise
+        except Exception as e:
+            abort = call.failed(e)
+        finally:
+            call.finish()
+        await context.abort(*abort)
 
     wrapped.__name__ = fn.__name__
     wrapped.__doc__ = fn.__doc__
@@ -173,9 +370,10 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
 
     def _record(
         self, method: str, request: Any, code: grpc.StatusCode, reason: str, t0: float,
-        resp: Any = None,
+        resp: Any = None, *, institution: str = "",
     ) -> None:
-        """Metrics and the access-log line of one finished call."""
+        """Metrics and the access-log line of one finished call (the access log cuts
+        every field to its limit)."""
         latency_s = time.perf_counter() - t0
         metrics.request_done(method, code.name, reason, latency_s)
         resp = message_of(resp)
@@ -194,7 +392,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                         metrics.PAID_FEN.labels(fund).inc(fen)
         self.access_log.write(
             request_id=getattr(request, "request_id", ""),
-            institution=getattr(request, "institution_code", ""),
+            institution=getattr(request, "institution_code", "") or institution,
             psn_no=getattr(request, "psn_no", ""),
             method=method,
             status=code.name,
@@ -234,8 +432,14 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         if snap is None:
             raise NotFound(f"psn_no: unknown member {request.psn_no!r}", reason="UNKNOWN_MEMBER")
         m = snap.member
-        card = request.card_no or m.card_no
-        reason = S.gate_reason(m, inst, card, on)
+        if request.card_no != m.card_no or m.card_status != M.CardStatus.ACTIVE:
+            # Without the member's valid card, nothing about the member but the refusal:
+            # no balances, registrations (diagnoses), assistance or status.
+            return pb.EligibilityResponse(
+                psn_no=m.psn_no, eligible=False, refusal_reason=S.CARD_INVALID,
+                policy_version=ref.policy_version,
+            )
+        reason = S.gate_reason(m, inst, request.card_no, on)
         setting = request.setting or (
             M.Setting.PHARMACY if inst.kind == M.InstitutionKind.PHARMACY else M.Setting.OUTPATIENT
         )
@@ -319,6 +523,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 fill_items=plan.fill_items if plan else (),
                 dup_keys=plan.dup_keys if plan else (),
                 request_id=req.request_id if commit else "",
+                institution_code=req.institution_code,
                 episode_id=episode_id,
             )
             if snap is None:
@@ -402,12 +607,11 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         """An inpatient claim's lines are its episode's uploaded lines."""
         ep = snap.episode
         if not ep or ep.get("psn") != req.psn_no:
-            raise NotFound(
-                f"episode_id: unknown episode {req.episode_id!r}",
-                reason="UNKNOWN_EPISODE",
-            )
-        if ep.get("inst") != req.institution_code:
-            raise PermissionDenied("episode_id: the episode belongs to another institution")
+            raise NotFound(f"episode_id: unknown episode {req.episode_id!r}",
+                           reason="UNKNOWN_EPISODE")
+        if ep.get("inst") != req.institution_code:  # another's answers as unknown ones do
+            raise NotFound(f"episode_id: unknown episode {req.episode_id!r}",
+                           reason="UNKNOWN_EPISODE")
         if ep.get("status") != "DISCHARGED":
             raise FailedPrecondition(
                 f"episode_id: episode is {ep.get('status')}; settle after discharge",
@@ -525,7 +729,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 reason="UNKNOWN_SETTLEMENT",
             )
         record = await self.store.settlement_record(request.settlement_id)
-        if record is None or record.get("psn", b"").decode() != request.psn_no:
+        if record is None or record.get("psn", b"").decode() != request.psn_no or (
+            record.get("inst", b"").decode() != request.institution_code
+        ):  # another institution's settlement answers exactly as an unknown one
             raise NotFound(
                 f"settlement_id: no settlement {request.settlement_id!r} of this member",
                 reason="UNKNOWN_SETTLEMENT",
@@ -577,8 +783,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             )
         if status == "CONFLICT":
             raise AlreadyExists("request_id: already used for a request with different content")
-        if status == "DENIED":
-            raise PermissionDenied("settlement_id: settled by another institution")
+        if status == "DENIED":  # another institution's settlement answers as an unknown one
+            raise NotFound(f"settlement_id: no settlement {settlement_id!r} of this member",
+                           reason="UNKNOWN_SETTLEMENT")
         if status == "EXPIRED":
             raise FailedPrecondition(
                 f"settlement_id: older than the {window_days}-day reversal window",
@@ -604,20 +811,18 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         req_hash = S.request_hash(request)
         now = _now()
         for _attempt in range(STALE_RETRIES_MAX + 1):
-            own = await self.store.idempotency_record(request.psn_no, request.request_id)
+            own = await self.store.idempotency_record(
+                request.psn_no, request.institution_code, request.request_id
+            )
             if own:
                 if own.get("h") != req_hash or own.get("k") not in ("cancel", "reverse"):
                     raise AlreadyExists(
                         "request_id: already used for a request with different content"
                     )
             original = await self.store.idempotency_record(
-                request.psn_no, request.original_request_id
+                request.psn_no, request.institution_code, request.original_request_id
             )
             kind = original.get("k")
-            if original and original.get("inst", request.institution_code) != (
-                request.institution_code
-            ):
-                raise PermissionDenied("original_request_id: sent by another institution")
             if kind == "settle":
                 settlement_id = original["s"]
                 record = await self.store.settlement_record(settlement_id)
@@ -701,10 +906,11 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                                       warnings=[w for w in [ep.get("warn", "")] if w],
                                       replay=True)
         if out[0] == "OPEN":
-            raise FailedPrecondition(
-                f"psn_no: already admitted (episode {out[1]})",
-                reason="ALREADY_ADMITTED",
-            )
+            ep = await self.store.episode(request.psn_no, out[1])
+            if ep.get("inst") != request.institution_code:  # not its episode: no id
+                raise FailedPrecondition("psn_no: already admitted", reason="ALREADY_ADMITTED")
+            raise FailedPrecondition(f"psn_no: already admitted (episode {out[1]})",
+                                     reason="ALREADY_ADMITTED")
         if out[0] == "CONFLICT":
             raise AlreadyExists("request_id: already used for a request with different content")
         raise NotFound(f"psn_no: unknown member {request.psn_no!r}", reason="UNKNOWN_MEMBER")
@@ -735,8 +941,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             return pb.EpisodeResponse(episode_id=request.episode_id, status="DISCHARGED",
                                       warnings=[w for w in out[1:2] if w],
                                       replay=out[0] == "REPLAY")
-        if out[0] == "DENIED":
-            raise PermissionDenied("episode_id: the episode belongs to another institution")
+        if out[0] == "DENIED":  # another institution's episode answers as an unknown one
+            raise NotFound(f"episode_id: unknown episode {request.episode_id!r}",
+                           reason="UNKNOWN_EPISODE")
         if out[0] == "STATUS":
             raise FailedPrecondition(
                 f"episode_id: episode is {out[1]}, not OPEN",
@@ -752,19 +959,18 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         )
 
     # --- 2301 ------------------------------------------------------------------------
-    @handler
+    @upload_handler
     async def UploadFeeDetails(
         self, request_iterator: AsyncIterator[pb.FeeDetailChunk],
         context: grpc.aio.ServicerContext,
     ) -> pb.FeeDetailUploadResponse:
-        """Each chunk is its own request (request_id) and is applied all or nothing."""
+        """Each chunk is its own request (request_id) and is applied all or nothing.
+        (The handler has bound every chunk to the caller's institution.)"""
         resp = pb.FeeDetailUploadResponse()
         first: pb.FeeDetailChunk | None = None
         chunks = replays = 0
         async for chunk in request_iterator:
             chunks += 1
-            check_decoded(chunk)
-            authorize(context, chunk.institution_code, required=self.require_client_certificate)
             V.check_chunk(chunk, lines_per_chunk_max=LINES_PER_CHUNK_MAX)
             if first is None:
                 first = chunk
@@ -808,8 +1014,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 )
             if status == "TOO_MANY":
                 raise InvalidArgument("lines", f"an episode holds at most {out[1]} lines")
-            if status == "DENIED":
-                raise PermissionDenied("episode_id: the episode belongs to another institution")
+            if status == "DENIED":  # another institution's episode answers as an unknown one
+                raise NotFound(f"episode_id: unknown episode {chunk.episode_id!r}",
+                               reason="UNKNOWN_EPISODE")
             if status == "STATUS":
                 raise FailedPrecondition(
                     f"episode_id: episode is {out[1]}; no more lines",
@@ -836,7 +1043,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         V.check_get(request)
         settlement_id = request.settlement_id
         if not settlement_id:
-            idem = await self.store.idempotency_record(request.psn_no, request.request_id)
+            idem = await self.store.idempotency_record(
+                request.psn_no, request.institution_code, request.request_id
+            )
             if idem.get("k") != "settle":
                 raise NotFound(
                     f"request_id: no settlement for {request.request_id!r}",
@@ -852,7 +1061,9 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                 reason="UNKNOWN_SETTLEMENT",
             )
         if record.get("inst", b"").decode() != request.institution_code:
-            raise PermissionDenied("settlement_id: settled by another institution")
+            # Another institution's settlement answers exactly as an unknown one.
+            raise NotFound(f"settlement_id: no settlement {settlement_id!r}",
+                           reason="UNKNOWN_SETTLEMENT")
         return _settlement_from_record(record)
 
     # --- 3201 / 3202 -----------------------------------------------------------------
@@ -890,40 +1101,29 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
             clearing_time_zone=CLEARING_TIME_ZONE,
         )
 
+    @export_handler
     async def ExportSettlements(
         self, request: pb.ExportSettlementsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.SettlementResponse]:
         """Every settlement of the institution cleared in the range, partition by partition."""
-        try:
-            check_decoded(request)
-            authorize(context, request.institution_code,
-                      required=self.require_client_certificate)
-            start, end = V.check_range(request.institution_code, request.from_date,
-                                       request.to_date)
-        except ClaimError as e:
-            await context.abort(*status_of(e.code, e.message, e))
-            return
+        start, end = V.check_range(request.institution_code, request.from_date, request.to_date)
         await context.send_initial_metadata((("clearing-time-zone", CLEARING_TIME_ZONE),))
         first_day, last_day = M.day_number(start), M.day_number(end)
         # Journal ids are commit times; a day's margin each side, then filter by clearing day.
         start_ms = (first_day - 1) * 86_400_000
         end_ms = (last_day + 2) * 86_400_000
         inst = request.institution_code.encode()
-        try:
-            for p in range(PARTITIONS):
-                entries = await self.store.journal_entries(p, start_ms, end_ms)
-                for _eid, fields in entries:
-                    if fields.get("type") != b"SETTLE" or fields.get("inst") != inst:
-                        continue
-                    if not first_day <= int(fields.get("sday", b"-1")) <= last_day:
-                        continue
-                    record = await self.store.settlement_record(fields["setl"].decode())
-                    if record is not None:
-                        yield _settlement_from_record(record)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            await context.abort(
-                *status_of(grpc.StatusCode.UNAVAILABLE, "state store unavailable; retry")
-            )
+        for p in range(PARTITIONS):
+            budget_mod.check("the export")
+            entries = await self.store.journal_entries(p, start_ms, end_ms)
+            for _eid, fields in entries:
+                if fields.get("type") != b"SETTLE" or fields.get("inst") != inst:
+                    continue
+                if not first_day <= int(fields.get("sday", b"-1")) <= last_day:
+                    continue
+                record = await self.store.settlement_record(fields["setl"].decode())
+                if record is not None:
+                    yield _settlement_from_record(record)
 
 
 _FEEDETL_SN = operator.attrgetter("feedetl_sn")

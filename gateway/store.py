@@ -10,7 +10,10 @@ Redis Cluster):
     fill:{pNNNN}:<psn_no>     hash  item code -> "<day>:<days supply>" of the last fill
     dup:{pNNNN}:<psn_no>      hash  duplicate-charge key -> settlement id
     day:{pNNNN}:<psn_no>:<d>  int   settlements of the member on day d (expires)
-    idem:{pNNNN}:<request_id> hash  request hash ``h``, kind ``k``, settlement id ``s``
+    idem:{pNNNN}:<n>:<institution>:<request_id>
+                              hash  request hash ``h``, kind ``k``, settlement id ``s``
+                                    (``n``: the institution code's length; a request id
+                                    belongs to the institution that sent it)
     setl:{pNNNN}:<setl_id>    hash  the settlement record (response bytes, index fields)
     jrnl:{pNNNN}              stream the partition's journal
 
@@ -25,8 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
-import os
 import secrets
 import time
 import zlib
@@ -89,22 +90,15 @@ def member_key(psn_no: str) -> str:
     return f"mbr:{tag(partition_of(psn_no))}:{psn_no}"
 
 
-_ID_PREFIX = secrets.token_hex(4)  # random per process
-_id_counter = itertools.count()
-
-
-def _new_id_prefix() -> None:
-    global _ID_PREFIX, _id_counter
-    _ID_PREFIX, _id_counter = secrets.token_hex(4), itertools.count()
-
-
-os.register_at_fork(after_in_child=_new_id_prefix)  # a worker never shares its parent's
+def idem_key(partition: int, institution_code: str, request_id: str) -> str:
+    return f"idem:{tag(partition)}:{len(institution_code)}:{institution_code}:{request_id}"
 
 
 def _unique_hex() -> str:
-    """16 hex digits unique across processes: a random per-process prefix and a counter.
-    (The commit script also refuses to write over an existing settlement id.)"""
-    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
+    """16 hex digits, all random (64 bits): one id says nothing about the next, so ids
+    cannot be guessed from one another. (The commit script also refuses to write over
+    an existing settlement id.)"""
+    return secrets.token_hex(8)
 
 
 def new_settlement_id(partition: int, day: dt.date) -> str:
@@ -150,8 +144,10 @@ class MemberKeys:
         t = tag(p)
         return cls(p, f"mbr:{t}:{psn_no}", f"fill:{t}:{psn_no}", f"dup:{t}:{psn_no}")
 
-    def idem(self, request_id: str) -> str:
-        return f"idem:{tag(self.partition)}:{request_id}"
+    def idem(self, institution_code: str, request_id: str) -> str:
+        """A request id is the institution's own: one per (member partition, institution,
+        request id). The institution's length keeps the key unambiguous."""
+        return idem_key(self.partition, institution_code, request_id)
 
     def day_counter(self, psn_no: str, day: int) -> str:
         return f"day:{tag(self.partition)}:{psn_no}:{day}"
@@ -608,12 +604,14 @@ class Store:
         fill_items: Sequence[str] = (),
         dup_keys: Sequence[str] = (),
         request_id: str = "",
+        institution_code: str = "",
         episode_id: str = "",
     ) -> MemberSnapshot | None:
         """One round trip: member, this year's accumulators, fills, duplicates, request id,
         and for an inpatient settlement the episode with its uploaded lines."""
         keys = MemberKeys.of(psn_no)
-        idem_key = keys.idem(request_id) if request_id else f"idem:{tag(keys.partition)}:"
+        idem_key = keys.idem(institution_code, request_id) if request_id else (
+            f"idem:{tag(keys.partition)}:")
         raw = await self._bounded("read", self._read(
             keys=[keys.member, keys.fills, keys.dups, idem_key, keys.day_counter(psn_no, day),
                   keys.episode(episode_id), keys.episode_lines(episode_id)],
@@ -680,7 +678,7 @@ class Store:
                 keys.member,
                 keys.fills,
                 keys.dups,
-                keys.idem(c.request_id),
+                keys.idem(c.institution_code, c.request_id),
                 keys.settlement(c.settlement_id),
                 keys.journal,
                 keys.day_counter(psn_no, c.service_day),
@@ -723,7 +721,7 @@ class Store:
         ]
         out = await self._bounded("reverse", self._reverse(
             keys=[
-                keys.member, keys.fills, keys.dups, keys.idem(request_id),
+                keys.member, keys.fills, keys.dups, keys.idem(institution_code, request_id),
                 keys.settlement(settlement_id), keys.journal,
                 keys.day_counter(psn_no, service_day),
                 keys.totals(institution_code, today_day),
@@ -742,7 +740,8 @@ class Store:
             request_hash, IDEMPOTENCY_TTL_S, institution_code, *_counted_pairs(journal)
         ]
         out = await self._bounded("tombstone", self._tombstone(
-            keys=[keys.idem(original_request_id), keys.idem(request_id), keys.journal],
+            keys=[keys.idem(institution_code, original_request_id),
+                  keys.idem(institution_code, request_id), keys.journal],
             args=args,
         ))
         return _strings(out)
@@ -759,7 +758,8 @@ class Store:
             *_counted_pairs(journal),
         ]
         out = await self._bounded("admit", self._admit(
-            keys=[keys.member, keys.idem(request_id), keys.episode(episode_id), keys.journal],
+            keys=[keys.member, keys.idem(institution_code, request_id),
+                  keys.episode(episode_id), keys.journal],
             args=args,
         ))
         return _strings(out)
@@ -775,7 +775,8 @@ class Store:
             diagnosis_code, psn_no, *_counted_pairs(journal),
         ]
         out = await self._bounded("discharge", self._discharge(
-            keys=[keys.member, keys.idem(request_id), keys.episode(episode_id), keys.journal],
+            keys=[keys.member, keys.idem(institution_code, request_id),
+                  keys.episode(episode_id), keys.journal],
             args=args,
         ))
         return _strings(out)
@@ -796,7 +797,7 @@ class Store:
         args += _counted_pairs(journal)
         out = await self._bounded("upload", self._upload(
             keys=[keys.episode(episode_id), keys.episode_lines(episode_id),
-                  keys.idem(request_id), keys.journal],
+                  keys.idem(institution_code, request_id), keys.journal],
             args=args,
         ))
         return _strings(out)
@@ -858,10 +859,11 @@ class Store:
                 return entries
             lo = "(" + batch[-1][0].decode()  # exclusive: after the last one read
 
-    async def idempotency_record(self, psn_no: str, request_id: str) -> dict[str, str]:
-        raw = await self._bounded(
-            "idempotency", self.fast.hgetall(MemberKeys.of(psn_no).idem(request_id))
-        )
+    async def idempotency_record(
+        self, psn_no: str, institution_code: str, request_id: str
+    ) -> dict[str, str]:
+        key = MemberKeys.of(psn_no).idem(institution_code, request_id)
+        raw = await self._bounded("idempotency", self.fast.hgetall(key))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def settlement_record(self, settlement_id: str) -> dict[str, bytes] | None:

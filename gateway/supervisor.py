@@ -83,6 +83,18 @@ def _metrics_main(config: Config) -> int:
     return 0
 
 
+def describe_exit(status: int) -> str:
+    """A wait status in words: "exited with status 1", "killed by SIGKILL"."""
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exited with status {code}"
+
+
 @dataclass
 class Supervisor:
     config: Config
@@ -117,6 +129,19 @@ class Supervisor:
             except ProcessLookupError:
                 pass
 
+    def _reap(self) -> tuple[int, int]:
+        """(pid, wait status) of one of *our* children that ended, (0, 0) if none has.
+        Only the workers' pids are waited for: the process may have other children
+        (the private redis-server) whose exit is not ours to collect."""
+        for pid in list(self.children):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # already collected elsewhere: gone all the same
+                return pid, 0
+            if done:
+                return done, status
+        return 0, 0
+
     def run(self) -> int:
         # Not gateway.metrics: the supervisor keeps no metric values of its own.
         from prometheus_client import multiprocess
@@ -129,10 +154,7 @@ class Supervisor:
             self._fork(-1)
         stop_deadline: float | None = None
         while self.children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
+            pid, status = self._reap()
             if pid == 0:
                 if self.stopping:
                     if stop_deadline is None:
@@ -146,7 +168,7 @@ class Supervisor:
             multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
             if self.stopping:
                 continue
-            log.error("worker %d (pid %d) exited with status %d; restarting", index, pid, status)
+            log.error("worker %d (pid %d) %s; restarting", index, pid, describe_exit(status))
             now = time.monotonic()
             self.restarts.append(now)
             while self.restarts and now - self.restarts[0] > RESTART_WINDOW_S:

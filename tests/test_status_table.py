@@ -20,7 +20,8 @@ ERROR_CLASSES: dict[str, type[errors.ClaimError]] = {
     cls.__name__: cls
     for cls in (errors.InvalidArgument, errors.NotFound, errors.AlreadyExists,
                 errors.PermissionDenied, errors.FailedPrecondition, errors.Unavailable,
-                errors.Aborted, budget.DeadlineExceeded)
+                errors.Aborted, errors.RequestTimeout, errors.ClientCancelled,
+                budget.DeadlineExceeded)
 }
 # Codes a raise passes through from the eligibility gate (Admit: reason=reason).
 GATE_REASONS = {S.MEMBER_SUSPENDED, S.MEMBER_TERMINATED, S.MEMBER_DECEASED,
@@ -104,4 +105,6 @@ def test_table_names_real_methods_and_statuses() -> None:
 def test_shed_reasons_come_from_admission() -> None:
     source = Path(admission.__file__).read_text(encoding="utf-8")
     kinds = set(re.findall(r'raise Shed\(\s*"(\w+)"', source))
-    assert kinds == {"inflight", "institution_inflight", "institution_rate", "institutions"}
+    listed = {r.removeprefix("SHED_").lower() for _m, status, reasons in table_rows()
+              if status == "RESOURCE_EXHAUSTED" for r in reasons}
+    assert kinds == listed

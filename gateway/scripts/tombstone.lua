@@ -1,7 +1,8 @@
 -- Cancel by request id (冲正) when the original has not been seen: leave a tombstone so
 -- that the original, arriving late, is refused.
 -- KEYS: 1 idempotency hash of the original request, 2 idempotency hash of the cancel,
---       3 partition journal stream
+--       3 partition journal stream. Both ids are the calling institution's own (the keys
+--       name the institution), so a tombstone only ever stops that institution's original.
 -- ARGV: 1 cancel request hash, 2 ttl (s), 3 institution, then n, n x (journal field, value)
 -- Returns {'OK'} | {'REPLAY'} | {'CONFLICT'} | {'EXISTS', kind, settlement id, institution}
 local prior_hash = redis.call('HGET', KEYS[2], 'h')

@@ -198,6 +198,7 @@ class GatewayThread:
         self._running: RunningServer | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._grace_s = 1.0
         self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
 
     @property
@@ -225,7 +226,7 @@ class GatewayThread:
             return
         self._ready.set()
         loop.run_forever()
-        loop.run_until_complete(self._running.stop(1.0))
+        loop.run_until_complete(self._running.stop(self._grace_s))
         loop.close()
 
     @property
@@ -233,8 +234,10 @@ class GatewayThread:
         assert self._running is not None
         return self._running
 
-    def stop(self) -> None:
-        if self._loop is not None and self._running is not None:
+    def stop(self, grace_s: float = 1.0) -> None:
+        """Stop (once): in-flight calls get ``grace_s`` to finish, then are cut."""
+        if self._loop is not None and self._running is not None and self._thread.is_alive():
+            self._grace_s = grace_s
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
 
@@ -305,3 +308,77 @@ def served_process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+class ClientCertificates:
+    """A development CA for the mutual-TLS mode of the integration tests: the server's
+    certificate, and a client certificate for any institution code, issued on first use."""
+
+    def __init__(self, out: Path) -> None:
+        from gateway.devcerts import DevCA, _write
+
+        self.out = out
+        self.ca = DevCA()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "ca.pem").write_bytes(self.ca.cert_pem)
+        _write(out / "server.pem", *self.ca.server(["localhost"]))
+        self._clients: dict[str, tuple[bytes, bytes]] = {}
+
+    def config(self, **fields: object) -> Config:
+        return Config(tls_cert=str(self.out / "server.pem"), tls_key=str(self.out / "server.key"),
+                      tls_client_ca=str(self.out / "ca.pem"), **fields)  # type: ignore[arg-type]
+
+    def channel(self, address: str, code: str) -> grpc.Channel:
+        if code not in self._clients:
+            self._clients[code] = self.ca.client_pem(code)
+        key, cert = self._clients[code]
+        creds = grpc.ssl_channel_credentials(self.ca.cert_pem, key, cert)
+        port = address.rpartition(":")[2]
+        return grpc.secure_channel(f"localhost:{port}", creds)
+
+
+# Requests naming an institution code no certificate could carry (empty, too long,
+# not printable) go over this institution's channel: the gateway must refuse the code
+# itself (INVALID_ARGUMENT), whatever the certificate.
+FALLBACK_INSTITUTION = PHARMACY.code
+
+
+class InstitutionStub:
+    """A ClaimGatewayStub that sends every call over a channel of the institution the
+    call names (its request's, or an upload's first chunk's ``institution_code``).
+
+    In plain text every institution shares one channel; under mutual TLS each has its
+    own, with a client certificate whose common name is its code. The transaction
+    tests use it unchanged in both modes, so a transaction that works in only one of
+    them fails."""
+
+    def __init__(self, channel_for: Callable[[str], grpc.Channel]) -> None:
+        from claims.v1 import claims_pb2_grpc as pb_grpc
+        from gateway.validate import LIMITS, check_code
+
+        self._channel_for = channel_for
+        self._stubs: dict[str, object] = {}
+        self._make = pb_grpc.ClaimGatewayStub
+        self._check = lambda code: check_code(code, "institution_code", LIMITS.code_len_max)
+
+    def _stub(self, code: str) -> object:
+        try:
+            self._check(code)
+        except Exception:
+            code = FALLBACK_INSTITUTION
+        if code not in self._stubs:
+            self._stubs[code] = self._make(self._channel_for(code))
+        return self._stubs[code]
+
+    def __getattr__(self, method: str) -> Callable[..., object]:
+        def call(request: object, *args: object, **kwargs: object) -> object:
+            if hasattr(request, "DESCRIPTOR"):
+                code = getattr(request, "institution_code", "")
+                send = request
+            else:  # a client stream: its first message names the institution
+                items = list(request)  # type: ignore[call-overload]
+                code = getattr(items[0], "institution_code", "") if items else ""
+                send = iter(items)
+            return getattr(self._stub(code), method)(send, *args, **kwargs)
+
+        return call

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -130,22 +131,49 @@ def test_reversing_twice_returns_the_first_reversal(stub: pb_grpc.ClaimGatewaySt
     assert r.hget(MemberKeys.of(m.psn_no).member, "cur") == b"50000"
 
 
-def test_only_the_settling_institution_may_reverse_or_read(stub: pb_grpc.ClaimGatewayStub,
-                                                          r: Client) -> None:
+def _refusal(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as e:
+        call()
+    return e.value.code(), e.value.details()
+
+
+def test_another_institutions_settlement_answers_as_an_unknown_one(
+    stub: pb_grpc.ClaimGatewayStub, r: Client
+) -> None:
     m = base_member()
     put_members(r, [m])
     s = stub.Settle(pharmacy_claim(m, BASKET))
+    # An id of the same member partition and day that was never issued.
+    unknown = s.settlement_id[:13] + "0" * (len(s.settlement_id) - 13)
     before = snapshot(r)
-    with pytest.raises(grpc.RpcError) as e:
-        stub.ReverseSettlement(pb.ReverseRequest(
-            request_id=rid(OTHER_PHARMACY.code), institution_code=OTHER_PHARMACY.code,
-            psn_no=m.psn_no, settlement_id=s.settlement_id))
-    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    with pytest.raises(grpc.RpcError) as e:
-        stub.GetSettlement(pb.GetSettlementRequest(institution_code=OTHER_PHARMACY.code,
-                                                   settlement_id=s.settlement_id))
-    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    answers: dict[str, list[tuple[grpc.StatusCode, str]]] = {}
+    for sid in (s.settlement_id, unknown):
+        answers[sid] = [
+            _refusal(lambda sid=sid: stub.ReverseSettlement(pb.ReverseRequest(  # type: ignore[misc]
+                request_id=rid(OTHER_PHARMACY.code), institution_code=OTHER_PHARMACY.code,
+                psn_no=m.psn_no, settlement_id=sid))),
+            _refusal(lambda sid=sid: stub.GetSettlement(pb.GetSettlementRequest(  # type: ignore[misc]
+                institution_code=OTHER_PHARMACY.code, settlement_id=sid))),
+        ]
+    for code, _ in answers[s.settlement_id]:
+        assert code == grpc.StatusCode.NOT_FOUND
+    known = [(c, d.replace(s.settlement_id, "<id>")) for c, d in answers[s.settlement_id]]
+    assert known == [(c, d.replace(unknown, "<id>")) for c, d in answers[unknown]]
     assert snapshot(r) == before
+
+
+def test_settlement_ids_are_not_guessable_from_one_another(
+    stub: pb_grpc.ClaimGatewayStub, r: Client
+) -> None:
+    m = base_member(acct_current_fen=10_000_000)
+    put_members(r, [m])
+    ids = [stub.Settle(pharmacy_claim(m, [line(1, "T-A-DRUG", 100, prescription_no=f"RX-G{i}")]))
+           .settlement_id for i in range(2)]
+    p = f"S{MemberKeys.of(m.psn_no).partition:04d}"
+    assert all(i.startswith(p) for i in ids)  # the partition stays readable
+    tails = [int(i[-16:], 16) for i in ids]
+    # 64 random bits each: two ids of one process differ in many bits, not by a counter.
+    assert bin(tails[0] ^ tails[1]).count("1") > 8
 
 
 def test_reversal_outside_the_window_is_refused(stub: pb_grpc.ClaimGatewayStub,
@@ -210,19 +238,36 @@ def test_cancel_before_the_original_leaves_a_tombstone(stub: pb_grpc.ClaimGatewa
     assert snapshot(r) == before
 
 
-def test_cancel_from_another_institution_is_refused(stub: pb_grpc.ClaimGatewayStub,
-                                                   r: Client) -> None:
+def test_request_ids_belong_to_the_institution_that_sends_them(
+    stub: pb_grpc.ClaimGatewayStub, r: Client
+) -> None:
+    """Another institution cannot cancel, replay or probe a request id: its cancel of
+    an id acts on its own id space only, sent first or after the original."""
     m = base_member()
     put_members(r, [m])
-    req = pharmacy_claim(m, BASKET)
-    stub.Settle(req)
-    before = snapshot(r)
+    early = pharmacy_claim(m, BASKET)
+    # Cancelled by another pharmacy before the original is sent: the original still settles.
+    other = stub.CancelByRequest(pb.CancelRequest(
+        request_id=rid(OTHER_PHARMACY.code), institution_code=OTHER_PHARMACY.code,
+        psn_no=m.psn_no, original_request_id=early.request_id))
+    assert other.outcome == pb.CancelResponse.TOMBSTONED
+    settled = stub.Settle(early)
+    assert settled.status == pb.SETTLED and not settled.replay
+    # Cancelled by another pharmacy after it settled: the same answer as for an unused
+    # id, and the settlement stays.
+    again = stub.CancelByRequest(pb.CancelRequest(
+        request_id=rid(OTHER_PHARMACY.code), institution_code=OTHER_PHARMACY.code,
+        psn_no=m.psn_no, original_request_id=early.request_id))
+    assert again.outcome == other.outcome and not again.replay
+    got = stub.GetSettlement(pb.GetSettlementRequest(institution_code=PHARMACY.code,
+                                                     settlement_id=settled.settlement_id))
+    assert got.status == pb.SETTLED
+    # The same id with the same content from the other pharmacy is its own new claim.
     with pytest.raises(grpc.RpcError) as e:
-        stub.CancelByRequest(pb.CancelRequest(
-            request_id=rid(OTHER_PHARMACY.code), institution_code=OTHER_PHARMACY.code,
-            psn_no=m.psn_no, original_request_id=req.request_id))
-    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert snapshot(r) == before
+        stub.GetSettlement(pb.GetSettlementRequest(
+            institution_code=OTHER_PHARMACY.code, psn_no=m.psn_no,
+            request_id=early.request_id))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_duplicate_charge_under_a_new_request_id_is_refused_per_line(
@@ -322,6 +367,21 @@ def _chunk(m, episode_id: str, lines: list[pb.FeeLine], request_id: str | None =
                              psn_no=m.psn_no, episode_id=episode_id, lines=lines)
 
 
+def test_an_admission_elsewhere_does_not_reveal_the_other_episode(
+    stub: pb_grpc.ClaimGatewayStub, r: Client
+) -> None:
+    m = base_member()
+    put_members(r, [m])
+    ep = _admit(stub, m)
+    with pytest.raises(grpc.RpcError) as own:
+        _admit(stub, m)
+    assert ep.episode_id in own.value.details()  # its own episode: named
+    with pytest.raises(grpc.RpcError) as other:
+        _admit(stub, m, inst=OTHER_HOSPITAL.code)
+    assert other.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert ep.episode_id not in other.value.details()
+
+
 def test_inpatient_episode_worked_example(stub: pb_grpc.ClaimGatewayStub, r: Client) -> None:
     """DOMAIN.md §9 through the whole inpatient flow: admit, upload, discharge, settle."""
     m = base_member(birth_date=dt.date(1950, 3, 1), work_start_date=dt.date(1968, 9, 1),
@@ -332,7 +392,7 @@ def test_inpatient_episode_worked_example(stub: pb_grpc.ClaimGatewayStub, r: Cli
     ep = _admit(stub, m)
     assert ep.status == "OPEN" and ep.episode_id.startswith("E")
     elig = stub.CheckEligibility(pb.EligibilityRequest(institution_code=HOSPITAL.code,
-                                                       psn_no=m.psn_no))
+                                                       psn_no=m.psn_no, card_no=m.card_no))
     assert elig.open_episode_id == ep.episode_id and elig.cohort == "R1"
     chunk1 = _chunk(m, ep.episode_id, [line(1, "T-A-DRUG", 80_000),
                                        line(2, "T-B-MAT", 100_000)])

@@ -14,8 +14,9 @@ import redis
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
+from gateway.domain import ChronicRegistration
 from gateway.store import MemberKeys
-from rules_compiled.model import CardStatus, PersonType, Scheme
+from rules_compiled.model import Assistance, CardStatus, PersonType, Scheme
 from tests.integration.harness import PHARMACY, base_member, put_members, snapshot
 
 SERVICE_DATE = "2026-06-15"
@@ -304,6 +305,35 @@ def test_eligibility_reports_balances(stub: pb_grpc.ClaimGatewayStub, r: redis.R
     assert resp.scheme == pb.EMP and resp.person_type == pb.ACTIVE
     assert resp.cohort == "A4"  # started work in 2003
     assert resp.benefit_year == 2026
+
+
+@pytest.mark.parametrize("card", ["wrong", "none", "lost"])
+def test_eligibility_without_the_members_valid_card_answers_only_the_refusal(
+    stub: pb_grpc.ClaimGatewayStub, r: redis.Redis, card: str
+) -> None:
+    m = base_member(
+        acct_current_fen=12_345, acct_prior_fen=67_890, assistance=Assistance.DIBAO,
+        chronic=(ChronicRegistration("M01600", dt.date(2020, 1, 1), dt.date(2030, 1, 1)),),
+        card_status=CardStatus.LOST if card == "lost" else CardStatus.ACTIVE,
+    )
+    put_members(r, [m])
+    card_no = {"wrong": m.card_no[:-1] + "X", "none": "", "lost": m.card_no}[card]
+    resp = stub.CheckEligibility(pb.EligibilityRequest(
+        institution_code=PHARMACY.code, psn_no=m.psn_no, card_no=card_no,
+        service_date=SERVICE_DATE))
+    assert not resp.eligible and resp.refusal_reason == "CARD_INVALID"
+    # Nothing about the person: every field but the member id, the refusal and the
+    # policy version is at its default.
+    shown = {f.name for f, _ in resp.ListFields()}
+    assert shown <= {"psn_no", "eligible", "refusal_reason", "policy_version"}, shown
+    # With the card, the same member's data is there.
+    if card != "lost":
+        full = stub.CheckEligibility(pb.EligibilityRequest(
+            institution_code=PHARMACY.code, psn_no=m.psn_no, card_no=m.card_no,
+            service_date=SERVICE_DATE))
+        assert full.acct_current_balance_fen == 12_345
+        assert [c.disease_code for c in full.chronic_registrations] == ["M01600"]
+        assert full.assistance == pb.DIBAO
 
 
 def test_service_date_in_the_future_is_refused(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -243,6 +244,125 @@ def test_access_log_is_one_json_line_per_request_without_personal_data(
                               "latency_ms", "reasons"}
             assert x["method"] == "Settle" and x["institution"] == PHARMACY.code
             assert m.name not in orjson.dumps(x).decode() and m.card_no not in str(x)
+    finally:
+        g.stop()
+        r.close()
+
+
+def test_every_call_is_logged_once_with_its_final_status_and_fields_cut(
+    own_redis: RedisServer,
+) -> None:
+    """Shed, cancelled, timed-out and exported calls reach the access log too, each
+    once, with its real status; a huge request id is cut to the field limit."""
+    g = start_gateway(own_redis, per_connection_inflight_max=1, request_wait_s=60.0)
+    r = redis.Redis.from_url(own_redis.url)
+    buf = io.BytesIO()
+    log = AccessLog(out=buf).start()
+    g.running.service.access_log = log
+    release = threading.Event()
+
+    def never() -> Iterator[pb.SettleRequest]:
+        release.wait(30)
+        return
+        yield
+
+    try:
+        m = base_member()
+        put_members(r, [m])
+        with grpc.insecure_channel(g.address) as ch:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            idle = ch.stream_unary("/claims.v1.ClaimGateway/Settle",
+                                   request_serializer=pb.SettleRequest.SerializeToString,
+                                   response_deserializer=pb.SettlementResponse.FromString)
+            # While one waits, a second on the same connection is shed.
+            held = idle.future(never())
+            wait_for(lambda: bool(g.running.service.admission._per_connection),
+                     "one call waiting")
+            with pytest.raises(grpc.RpcError) as e:
+                idle(never())
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            held.cancel()  # the client gives up: CANCELLED
+            wait_for(lambda: not g.running.service.admission._per_connection, "cancel seen")
+            # A call that never sends its request: ended when the wait runs out.
+            g.running.service.admission.config.request_wait_s = 0.5
+            with pytest.raises(grpc.RpcError) as e:
+                idle(never())
+            assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            huge = claim(m)
+            huge.request_id = "X" * 100_000
+            with pytest.raises(grpc.RpcError):
+                stub.Settle(huge)
+            chunk = pb.FeeDetailChunk(
+                request_id="UPLOAD-LOG-1", institution_code=HOSPITAL.code, psn_no=m.psn_no,
+                episode_id="E0000" + "0" * 24, lines=[pb.FeeLine(
+                    feedetl_sn=1, item_code="T-A-DRUG", unit_price_fen=1, quantity=1,
+                    amount_fen=1)])
+            with pytest.raises(grpc.RpcError):
+                stub.UploadFeeDetails(iter([chunk]))
+            exported = list(stub.ExportSettlements(pb.ExportSettlementsRequest(
+                institution_code=PHARMACY.code, from_date="2026-06-01", to_date="2026-06-30")))
+            assert exported == []
+        release.set()
+        wait_for(lambda: len(buf.getvalue().splitlines()) >= 6, "six log lines")
+        log.close()
+        lines = [orjson.loads(x) for x in buf.getvalue().splitlines()]
+        assert sorted((x["method"], x["status"]) for x in lines) == sorted([
+            ("Settle", "DEADLINE_EXCEEDED"), ("Settle", "RESOURCE_EXHAUSTED"),
+            ("Settle", "CANCELLED"), ("Settle", "INVALID_ARGUMENT"),
+            ("UploadFeeDetails", "NOT_FOUND"), ("ExportSettlements", "OK")])
+        upload = next(x for x in lines if x["method"] == "UploadFeeDetails")
+        assert (upload["request_id"], upload["institution"], upload["psn_no"]) == (
+            chunk.request_id, HOSPITAL.code, m.psn_no)
+        assert max(len(orjson.dumps(x)) for x in lines) < 1000
+        cut = next(x for x in lines if x["status"] == "INVALID_ARGUMENT")
+        assert cut["request_id"].startswith("XXXX") and len(cut["request_id"]) <= 67
+        assert cut["institution"] == PHARMACY.code
+    finally:
+        release.set()
+        g.stop()
+        r.close()
+
+
+def test_a_call_cut_by_shutdown_is_cancelled_logged_and_retriable(
+    own_redis: RedisServer,
+) -> None:
+    g = start_gateway(own_redis)
+    r = redis.Redis.from_url(own_redis.url)
+    buf = io.BytesIO()
+    log = AccessLog(out=buf).start()
+    g.running.service.access_log = log
+    m = base_member()
+    put_members(r, [m])
+    req = claim(m)
+    try:
+        with grpc.insecure_channel(g.address) as ch, ThreadPoolExecutor(1) as pool:
+            r.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")  # the call waits on Redis
+            try:
+                held = pool.submit(pb_grpc.ClaimGatewayStub(ch).Settle, req)
+                wait_for(lambda: g.running.service.admission.inflight == 1, "in flight")
+                g.stop(grace_s=0.1)  # what is left after the grace period is cut
+                with pytest.raises(grpc.RpcError) as e:
+                    held.result(timeout=30)
+                # gRPC's core answers the client one or the other, by timing.
+                assert e.value.code() in (grpc.StatusCode.CANCELLED,
+                                          grpc.StatusCode.UNAVAILABLE)
+            finally:
+                r.execute_command("CLIENT", "UNPAUSE")
+        wait_for(lambda: b"CANCELLED" in buf.getvalue(), "the cut call logged")
+        log.close()
+        [line] = [orjson.loads(x) for x in buf.getvalue().splitlines()]
+        assert (line["request_id"], line["status"]) == (req.request_id, "CANCELLED")
+        # Retried with the same request id on a new gateway: settled exactly once.
+        g2 = start_gateway(own_redis)
+        try:
+            with grpc.insecure_channel(g2.address) as ch:
+                stub = pb_grpc.ClaimGatewayStub(ch)
+                first = stub.Settle(req)
+                again = stub.Settle(req)
+            assert first.status == pb.SETTLED and again.replay
+            assert again.settlement_id == first.settlement_id
+        finally:
+            g2.stop()
     finally:
         g.stop()
         r.close()

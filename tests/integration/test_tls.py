@@ -106,11 +106,17 @@ def test_an_institution_cannot_act_as_another(tls_gateway: tuple[GatewayThread, 
                 call()
             assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
             assert PHARMACY.code in e.value.details()
-        # Its own view of that settlement: it did not settle it.
-        with pytest.raises(grpc.RpcError) as e:
-            stub.GetSettlement(pb.GetSettlementRequest(
-                institution_code=OTHER_PHARMACY.code, settlement_id=settled.settlement_id))
-        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # Its own view of that settlement: exactly what an unknown id of the same
+        # partition answers, so nothing tells it the id exists.
+        unknown = settled.settlement_id[:13] + "0" * (len(settled.settlement_id) - 13)
+        answers = []
+        for sid in (settled.settlement_id, unknown):
+            with pytest.raises(grpc.RpcError) as e:
+                stub.GetSettlement(pb.GetSettlementRequest(
+                    institution_code=OTHER_PHARMACY.code, settlement_id=sid))
+            answers.append((e.value.code(), e.value.details().replace(sid, "<id>")))
+        assert answers[0] == answers[1]
+        assert answers[0][0] == grpc.StatusCode.NOT_FOUND
     assert snapshot(r) == before
 
 
@@ -155,3 +161,16 @@ def test_health_check_over_mutual_tls_with_the_ops_certificate(
     with channel(g, certs, "ops") as ch, pytest.raises(grpc.RpcError) as e:
         pb_grpc.ClaimGatewayStub(ch).Settle(settle_request(m, PHARMACY.code))
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_ca_key_is_not_in_the_mounted_directory(tmp_path: Path) -> None:
+    from gateway.devcerts import main
+
+    assert main(["--out", str(tmp_path / "certs"), "--institution", PHARMACY.code]) == 0
+    mounted = {p.name for p in (tmp_path / "certs").rglob("*")}
+    assert "ca.pem" in mounted and not any(n.startswith("ca") and n.endswith(".key")
+                                           for n in mounted)
+    ca_key = tmp_path / "ca-private" / "ca.key"
+    assert ca_key.exists() and ca_key.stat().st_mode & 0o077 == 0
+    assert main(["--out", str(tmp_path / "certs"),
+                 "--ca-key-out", str(tmp_path / "certs" / "ca.key")]) == 2

@@ -1,0 +1,51 @@
+"""`claimgate serve` with its private Redis, stopped the way an operator stops it.
+
+Ctrl-C reaches the whole foreground process group: the supervisor, its workers and
+the private redis-server. The stop must be clean (exit status 0, no traceback), and
+a worker killed by a signal is logged with the signal's name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2
+
+from tests.integration.harness import free_port, health_status, wait_for, worker_pids_from_log
+
+
+def test_ctrl_c_stops_cleanly_and_a_killed_worker_is_named_by_its_signal(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--seed-demo", "--members", "20",
+             "--workers", "1", "--plaintext", "--listen", f"127.0.0.1:{port}",
+             "--data-dir", str(tmp_path / "data"), "--grace-s", "2"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,  # its own group
+        )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            serving = health_pb2.HealthCheckResponse.SERVING
+            wait_for(lambda: health_status(ch) == serving, "SERVING", 120)
+            [worker] = worker_pids_from_log(log)
+            os.kill(worker, signal.SIGKILL)
+            wait_for(lambda: b"killed by SIGKILL" in log.read_bytes(), "the kill logged")
+            wait_for(lambda: worker_pids_from_log(log) not in ([], [worker]), "a new worker")
+            wait_for(lambda: health_status(ch) == serving, "SERVING again", 120)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text, text
+    assert "exited with status 9" not in text
