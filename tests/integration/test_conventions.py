@@ -215,6 +215,7 @@ def test_unavailable_and_shed_say_when_to_retry(tmp_path: Path) -> None:
             assert isinstance(retry, error_details_pb2.RetryInfo)
             assert retry.retry_delay.ToNanoseconds() > 0
             # Shedding (before the store is consulted): RESOURCE_EXHAUSTED with RetryInfo.
+            g.running.service.admission.config.per_connection_inflight_max = 16
             g.running.service.admission.config.per_institution_inflight_max = 0
             with pytest.raises(grpc.RpcError) as e:
                 stub.Settle(claim(m))
