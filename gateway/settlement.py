@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 
 from claims.v1 import claims_pb2 as pb
 from gateway.domain import Institution, Member
-from gateway.store import MemberSnapshot, SettlementCommit
+from gateway.store import MemberSnapshot, SettlementCommit, dup_key
 from rules_compiled import model as M
 from rules_compiled.engine import Engine
 
@@ -72,11 +72,6 @@ def gate_reason(
     if institution.status != M.InstitutionStatus.DESIGNATED:
         return NOT_DESIGNATED
     return None
-
-
-def dup_key(institution_code: str, item_code: str, day: int, prescription_no: str) -> str:
-    """Duplicate-charge key: same member (the hash), institution, item, date, prescription."""
-    return f"{institution_code}|{item_code}|{day}|{prescription_no}"
 
 
 @dataclass(slots=True)

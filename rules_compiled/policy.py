@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .limits import DAYS_SUPPLY_MAX, DIAGNOSIS_CODE
 from .model import Assistance, CatalogueItem, DiagnosisFlag, PersonType, Scheme, Setting, day_number
 
 # ------------------------------------------------------------------ constants
@@ -775,7 +776,7 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
     )
     ctx.no_unknown(ds, ds_keys, "days_supply")
     dsv = {
-        k: ctx.int_(ds, k, "days_supply", hi=BP_FULL if k.endswith("_bp") else 3660)
+        k: ctx.int_(ds, k, "days_supply", hi=BP_FULL if k.endswith("_bp") else DAYS_SUPPLY_MAX)
         for k in ds_keys
     }
     lg = ctx.table(doc, "ledger", "")
@@ -805,9 +806,14 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
         for i, c in enumerate(codes):
             if not c:
                 raise ctx.err(f"diagnoses.{key}[{i}]", "empty code prefix")
+            if problem := DIAGNOSIS_CODE.problem(c):  # the limits of a claim's diagnosis
+                raise ctx.err(f"diagnoses.{key}[{i}]", problem)
     chronic = tuple(normalise_code(c) for c in dg.get("chronic", []))
     if len(set(chronic)) != len(chronic) or any(not c for c in chronic):
         raise ctx.err("diagnoses.chronic", "codes must be non-empty and unique")
+    for i, c in enumerate(chronic):
+        if problem := DIAGNOSIS_CODE.problem(c):
+            raise ctx.err(f"diagnoses.chronic[{i}]", problem)
 
     groups: dict[Scheme, tuple[str, ...]] = {}
     named: dict[Scheme, bool] = {}
