@@ -787,6 +787,11 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
     ctx.no_unknown(
         dg, {"full_coverage", "excluded_cause", "major_outpatient", "chronic"}, "diagnoses"
     )
+    for key in ("full_coverage", "excluded_cause", "major_outpatient", "chronic"):
+        for i, c in enumerate(dg.get(key, [])):
+            # The limits of a claim's diagnosis code (rules_compiled/limits.py).
+            if isinstance(c, str) and c and (problem := DIAGNOSIS_CODE.problem(c)):
+                raise ctx.err(f"diagnoses.{key}[{i}]", problem)
     diag = {
         int(DiagnosisFlag.FULL_COVERAGE): tuple(
             normalise_code(c) for c in ctx.str_list(dg, "full_coverage", "diagnoses")
@@ -806,14 +811,9 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
         for i, c in enumerate(codes):
             if not c:
                 raise ctx.err(f"diagnoses.{key}[{i}]", "empty code prefix")
-            if problem := DIAGNOSIS_CODE.problem(c):  # the limits of a claim's diagnosis
-                raise ctx.err(f"diagnoses.{key}[{i}]", problem)
     chronic = tuple(normalise_code(c) for c in dg.get("chronic", []))
     if len(set(chronic)) != len(chronic) or any(not c for c in chronic):
         raise ctx.err("diagnoses.chronic", "codes must be non-empty and unique")
-    for i, c in enumerate(chronic):
-        if problem := DIAGNOSIS_CODE.problem(c):
-            raise ctx.err(f"diagnoses.chronic[{i}]", problem)
 
     groups: dict[Scheme, tuple[str, ...]] = {}
     named: dict[Scheme, bool] = {}
