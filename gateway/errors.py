@@ -16,7 +16,7 @@ class ClaimError(Exception):
 
 
 class InvalidArgument(ClaimError):
-    """Malformed input (DOMAIN.md §7). The message starts with the field's path."""
+    """Malformed input (docs/benefit-rules.md §3.1). The message starts with the field's path."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
 

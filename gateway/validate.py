@@ -1,4 +1,4 @@
-"""Shape checks of requests (DOMAIN.md §5 step 1, §7), before anything is read.
+"""Shape checks of requests (docs/benefit-rules.md §3.1), before anything is read.
 
 Every failure raises :class:`InvalidArgument` whose message starts with the
 path of the offending field (``lines[3].quantity``), so a vendor's developer

@@ -211,7 +211,7 @@ class CompiledPolicy:
     registered_chronic_days_max: int
     discharge_days_max: int
     refill_remaining_max_bp: int
-    # Ledger and abuse-check rules the gateway applies (DOMAIN.md §3, §6).
+    # Ledger and abuse-check rules the gateway applies (docs/benefit-rules.md §6, §7).
     reversal_window_days: int
     readmission_window_days: int
     settlements_per_day_max: int
