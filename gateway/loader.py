@@ -1,4 +1,5 @@
-"""Bulk loading from CSV: ``claimgate load members|institutions|catalogue FILE.csv``.
+"""Bulk loading from CSV: ``claimgate load members|institutions|catalogue FILE.csv``, and
+for going live during a benefit year ``claimgate load accumulators|fills|charges FILE.csv``.
 
 The column layout of every file is in ``docs/csv-formats.md``; the column tuples
 below (:data:`MEMBER_COLUMNS`, ...) are the single source of truth for it.
@@ -1256,9 +1257,10 @@ def load_main(argv: list[str]) -> int:
     defaults = _config_from_env()
     parser = argparse.ArgumentParser(
         prog="claimgate load",
-        description="Load members, institutions or the catalogue from a CSV file "
-        "(formats: docs/csv-formats.md). The whole file is validated first; a file "
-        "with any bad row loads nothing.",
+        description="Load members, institutions or the catalogue from a CSV file, or the "
+        "year-to-date state of members already loaded (accumulators, last fills, settled "
+        "charges) when going live during a benefit year (formats: docs/csv-formats.md). "
+        "The whole file is validated first; a file with any bad row loads nothing.",
     )
     parser.add_argument("kind", choices=tuple(_LOADERS), help="what the file holds")
     parser.add_argument("file", help="the CSV file (UTF-8, header row first)")
