@@ -27,6 +27,7 @@ from gateway.loader import (
     write_members_csv,
     write_state_csv,
 )
+from gateway.redis_server import RedisCluster
 from gateway.store import (
     ACCUMULATORS,
     MemberKeys,
@@ -300,3 +301,37 @@ def members_in_redis(tmp_path: Path, redis_url: str) -> str:
                     ("institutions", tmp_path / "institutions.csv")):
         assert load_main([kind, str(p), "--redis-url", redis_url]) == 0
     return next(iter(demo_population(1))).psn_no
+
+
+@pytest.mark.cluster
+async def test_state_loads_into_a_cluster(tmp_path: Path, redis_cluster: RedisCluster) -> None:
+    """Members of many partitions (hash slots on every master): the script is loaded on
+    every node, and each member's keys are written in their own slot."""
+    store = Store.from_url(redis_cluster.url, cluster=True)
+    try:
+        await store.save_reference(policy_version="test-policy-1", policy_text="# policy\n",
+                                   catalogue=demo_catalogue(), institutions=demo_institutions())
+        path = tmp_path / "members.csv"
+        write_members_csv(path, demo_population(30))
+        assert (await load_members_csv(store, path)).ok
+        psn_nos = [m.psn_no for m in demo_population(30)]
+        files = {
+            "accumulators": [(p, DEMO_YEAR, n + 1, 0, 0, 0, 0, 0) for n, p in enumerate(psn_nos)],
+            "fills": [(p, DRUGS[0], f"{DEMO_YEAR}-03-01", 3) for p in psn_nos],
+            "charges": [(p, INSTITUTIONS[0], DRUGS[0], f"{DEMO_YEAR}-03-01", "") for p in psn_nos],
+        }
+        loaders = {"accumulators": load_accumulators_csv, "fills": load_fills_csv,
+                   "charges": load_charges_csv}
+        for kind, rows in files.items():
+            write_state_csv(tmp_path / f"{kind}.csv", kind, rows)
+            report = await loaders[kind](store, tmp_path / f"{kind}.csv")
+            assert report.ok and report.rows_loaded == 30, report.errors
+        key = dup_key(INSTITUTIONS[0], DRUGS[0], day_number(dt.date(DEMO_YEAR, 3, 1)), "")
+        for n, psn in enumerate(psn_nos):
+            snap = await store.read_member(psn, year=DEMO_YEAR, day=0, fill_items=[DRUGS[0]],
+                                           dup_keys=[key])
+            assert snap is not None
+            assert snap.accumulators["band"] == n + 1
+            assert DRUGS[0] in snap.fills and snap.dup_seen == {key}
+    finally:
+        await store.close()
