@@ -17,9 +17,14 @@ A load is two passes, so that a bad file never leaves Redis half-loaded:
    executing the previous one); institutions or the catalogue by replacing
    their reference hash, keeping the policy and the other reference part.
 
+The state loads (accumulators, fills, charges) check, between the two passes,
+that every row's member is in Redis (pipelined ``EXISTS``, nothing written), and
+write each row with ``scripts/load_state.lua``, which also moves the member's
+state version forward.
+
 If Redis itself fails during pass 2 some members may be written and others
-not; member writes are idempotent upserts, so re-running the same file
-finishes the job.
+not; member writes are idempotent upserts and state writes set values, so
+re-running the same file finishes the job.
 """
 
 from __future__ import annotations
