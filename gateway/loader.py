@@ -49,7 +49,8 @@ from redis.exceptions import RedisError
 
 from gateway.config import Config
 from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
-from gateway.store import ACCUMULATORS, MemberKeys, Store, dup_key, member_key
+from gateway.fastredis import Script
+from gateway.store import ACCUMULATORS, MemberKeys, Store, dup_key, member_key, partition_of
 from gateway.validate import today
 from rules_compiled.catalogue import CATALOGUE_COLUMNS
 from rules_compiled.limits import (
@@ -795,7 +796,7 @@ async def load_catalogue_csv(store: Store, path: str | os.PathLike[str]) -> Load
 # For going live during a benefit year: the state that earlier claims, settled on another
 # system, would have left here. Every row names a member that must already be in Redis
 # (``load members`` first); the whole file is validated, and every member checked, before
-# the first write. Each row is written by one script call that also moves the member's
+# the first write. A row is written by a script that, in the same step, moves the member's
 # state version forward (``scripts/load_state.lua``).
 
 ACCUMULATOR_FILE_COLUMNS: tuple[str, ...] = (
@@ -819,8 +820,7 @@ CHARGE_COLUMNS: tuple[str, ...] = (
     "prescription_no",
 )
 LOADED_CHARGE = "LOADED"  # the duplicate-charge value of a charge settled elsewhere
-STATE_BATCH = 2000  # rows per pipeline
-_MEMBERS_CHECKED_PER_PIPELINE = 5000
+STATE_BATCH = 20_000  # rows per chunk: ~20 per partition, written by one script call
 
 # A validated row ready to write: line, psn_no, the hash written, (field, value) pairs.
 _StateRecord = tuple[int, str, str, tuple[str, ...]]
@@ -946,41 +946,53 @@ def _validate_state(
 async def _check_members_exist(
     store: Store, chunks: Iterable[list[_StateRecord]], problems: _Problems
 ) -> None:
-    """Pass 2: every row's member must be in Redis (pipelined EXISTS, nothing written)."""
-    batch: list[tuple[int, str]] = []
-
-    async def check() -> None:
-        pipe = store.client.pipeline(transaction=False)
-        for _line, psn in batch:
-            pipe.exists(member_key(psn))
-        for (line, psn), found in zip(batch, await pipe.execute(), strict=True):
-            if not found:
-                problems.add(
-                    line, "psn_no", f"no member {_shown(psn)} in Redis (load members first)"
-                )
-        batch.clear()
-
+    """Pass 2: every row's member must be in Redis (``EXISTS``, nothing written). The
+    commands of a chunk go out together on the store's pipelining client."""
+    fast = store.fast
     for chunk in chunks:
-        batch += [(line, psn) for line, psn, _t, _p in chunk]
-        if len(batch) >= _MEMBERS_CHECKED_PER_PIPELINE:
-            await check()
-    if batch:
-        await check()
+        # One EXISTS per partition (its keys share a slot); it counts the keys that exist,
+        # a key named twice counting twice. Only a partition short of members is looked
+        # at key by key.
+        groups: dict[int, list[tuple[int, str]]] = {}
+        for line, psn, _t, _p in chunk:
+            groups.setdefault(partition_of(psn), []).append((line, psn))
+        rows = list(groups.values())
+        counts = await asyncio.gather(*(
+            fast.execute(["EXISTS", *(member_key(p) for _l, p in g)], key=member_key(g[0][1]))
+            for g in rows
+        ))
+        for group, count in zip(rows, counts, strict=True):
+            if count == len(group):
+                continue
+            for line, psn in group:
+                key = member_key(psn)
+                if not await fast.execute(["EXISTS", key], key=key):
+                    problems.add(
+                        line, "psn_no", f"no member {_shown(psn)} in Redis (load members first)"
+                    )
 
 
 async def _write_state(store: Store, chunks: Iterable[list[_StateRecord]]) -> int:
-    """Pass 3: one load_state.lua call per row, PIPELINES_IN_FLIGHT_MAX batches in flight."""
-    client = store.client
-    sha = await client.script_load(_LOAD_STATE_SCRIPT)
+    """Pass 3: load_state.lua, one call per partition of a chunk's rows,
+    PIPELINES_IN_FLIGHT_MAX chunks in flight. The calls of a chunk go out together on
+    the store's pipelining client."""
+    await store.client.script_load(_LOAD_STATE.text)  # on every master of a cluster
+    fast = store.fast
     in_flight: set[asyncio.Task[int]] = set()
     written = 0
 
     async def send(chunk: list[_StateRecord]) -> int:
-        pipe = client.pipeline(transaction=False)
+        # One script call per partition: its members' keys share one hash slot.
+        groups: dict[int, tuple[list[str], list[str | int]]] = {}
         for _line, psn, target, pairs in chunk:
-            pipe.execute_command("EVALSHA", sha, 2, member_key(psn), target, *pairs)
-        replies = await pipe.execute()
-        if not all(int(r) == 1 for r in replies):
+            keys, args = groups.setdefault(partition_of(psn), ([], []))
+            keys += [member_key(psn), target]
+            args.append(len(pairs) // 2)
+            args += pairs
+        replies = await asyncio.gather(*(
+            fast.evalsha(_LOAD_STATE, keys, args) for keys, args in groups.values()
+        ))
+        if sum(int(r) for r in replies) != len(chunk):
             raise RedisError("a member disappeared while its state was loaded")
         return len(chunk)
 
@@ -1043,7 +1055,7 @@ async def load_charges_csv(store: Store, path: str | os.PathLike[str]) -> LoadRe
     return await _load_state(store, path, "charges")
 
 
-_LOAD_STATE_SCRIPT = resources.files("gateway").joinpath("scripts", "load_state.lua").read_text()
+_LOAD_STATE = Script(resources.files("gateway").joinpath("scripts", "load_state.lua").read_text())
 
 
 @dataclass(slots=True)
