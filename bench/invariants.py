@@ -1,4 +1,5 @@
-"""DOMAIN.md §8 invariants, checked on every settlement response the bench receives."""
+"""The invariants of docs/benefit-rules.md §9, checked on every settlement response the
+bench receives."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 During the run every settlement, reversal and cancel outcome is logged, and every
 request whose outcome the client never saw (deadline, UNAVAILABLE, ...) is kept
-aside. After the run (DOMAIN.md §8, "over any run, with any faults"):
+aside. After the run (docs/benefit-rules.md §9, "over any run, whatever the faults"):
 
 1. outcomes never seen are resolved with GetSettlement by (psn_no, request_id),
    reversals with GetSettlement by settlement id;

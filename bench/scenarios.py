@@ -4,7 +4,7 @@ A scenario is ``async def run(ctx, intended_s) -> outcome`` where ``outcome`` is
 "OK" or the name of the first unexpected gRPC status. Its first call is timed
 from the intended send time (no coordinated omission); later calls of the same
 transaction from their own start. Every response is checked against the
-DOMAIN.md §8 invariants and logged in the ledger.
+invariants of docs/benefit-rules.md §9 and logged in the ledger.
 """
 
 from __future__ import annotations
@@ -319,7 +319,8 @@ _BAD_KINDS = ("quantity_zero", "negative_amount", "amount_mismatch", "no_member"
 
 
 def bad_settle_request(ctx: Ctx, kind: str) -> pb.SettleRequest:
-    """A malformed SettleRequest (DOMAIN.md §7): the gateway must answer INVALID_ARGUMENT."""
+    """A malformed SettleRequest (docs/benefit-rules.md §3.1): the gateway must answer
+    INVALID_ARGUMENT."""
     m = _demo_traits(ctx.pool[0])
     inst = PHARMACIES[2]
     rid = ctx.request_id(inst)

@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_seed)
 
     sub.add_parser("policy", help="check or explain a policy (claimgate policy --help)")
-    sub.add_parser("load", help="bulk-load members|institutions|catalogue from CSV")
+    sub.add_parser("load", help="bulk-load members|institutions|catalogue, or members' "
+                   "year-to-date accumulators|fills|charges, from CSV")
     sub.add_parser("bench", help="the load-testing bench suite (claimgate bench --help)")
     sub.add_parser("dev-certs", help="development CA, server and institution certificates")
     sub.add_parser("journal", help="export the audit journal (claimgate journal export --help)")

@@ -1,4 +1,4 @@
-"""Reference and member records as the gateway stores them (DOMAIN.md §2).
+"""Reference and member records as the gateway stores them (docs/benefit-rules.md §2).
 
 Dates are ``datetime.date``; money is integer fen.
 """

@@ -70,7 +70,7 @@ class ClaimError(Exception):
 
 
 class InvalidArgument(ClaimError):
-    """Malformed input (DOMAIN.md §7). The message starts with the field's path.
+    """Malformed input (docs/benefit-rules.md §3.1). The message starts with the field's path.
 
     ``violations`` holds every bad field of the request (the first one leads the
     message): ``(field, problem)`` pairs, at most :data:`VIOLATIONS_MAX`.

@@ -1,4 +1,5 @@
-"""Bulk loading from CSV: ``claimgate load members|institutions|catalogue FILE.csv``.
+"""Bulk loading from CSV: ``claimgate load members|institutions|catalogue FILE.csv``, and
+for going live during a benefit year ``claimgate load accumulators|fills|charges FILE.csv``.
 
 The column layout of every file is in ``docs/csv-formats.md``; the column tuples
 below (:data:`MEMBER_COLUMNS`, ...) are the single source of truth for it.
@@ -16,9 +17,14 @@ A load is two passes, so that a bad file never leaves Redis half-loaded:
    executing the previous one); institutions or the catalogue by replacing
    their reference hash, keeping the policy and the other reference part.
 
+The state loads (accumulators, fills, charges) check, between the two passes,
+that every row's member is in Redis (pipelined ``EXISTS``, nothing written), and
+write each row with ``scripts/load_state.lua``, which also moves the member's
+state version forward.
+
 If Redis itself fails during pass 2 some members may be written and others
-not; member writes are idempotent upserts, so re-running the same file
-finishes the job.
+not; member writes are idempotent upserts and state writes set values, so
+re-running the same file finishes the job.
 """
 
 from __future__ import annotations
@@ -29,12 +35,12 @@ import csv
 import datetime as dt
 import os
 import pickle
-import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -43,10 +49,30 @@ from redis.exceptions import RedisError
 
 from gateway.config import Config
 from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
+from gateway.fastredis import Script
 from gateway.journal import record_admin
 from gateway.progress import counted
-from gateway.store import Store, member_key
+from gateway.store import ACCUMULATORS, MemberKeys, Store, dup_key, member_key, partition_of
+from gateway.validate import today
 from rules_compiled.catalogue import CATALOGUE_COLUMNS
+from rules_compiled.limits import (
+    AGE_YEARS_MAX,
+    BP_MAX,
+    CARD_NO,
+    DATE_MIN,
+    DAYS_SUPPLY_MAX,
+    DIAGNOSIS_CODE,
+    FEN_MAX,
+    FUTURE_DAYS_MAX,
+    INSTITUTION_CODE,
+    ITEM_CODE,
+    PRACTITIONER_CODE,
+    PRESCRIPTION_NO,
+    PSN_NO,
+    REGION,
+    REMOTE_INSTITUTIONS_MAX,
+    TextField,
+)
 from rules_compiled.model import (
     EPOCH,
     NONE,
@@ -63,21 +89,33 @@ from rules_compiled.model import (
     Setting,
     Sex,
     SupplyClass,
+    day_number,
+    from_day_number,
 )
 
 __all__ = [
+    "ACCUMULATOR_FILE_COLUMNS",
     "CATALOGUE_COLUMNS",
+    "CHARGE_COLUMNS",
     "ERRORS_LISTED_MAX",
+    "FILL_COLUMNS",
     "INSTITUTION_COLUMNS",
+    "LOADED_CHARGE",
     "MEMBER_COLUMNS",
     "LoadReport",
+    "MemberStateRows",
+    "export_member_state",
+    "load_accumulators_csv",
     "load_catalogue_csv",
+    "load_charges_csv",
+    "load_fills_csv",
     "load_institutions_csv",
     "load_main",
     "load_members_csv",
     "write_catalogue_csv",
     "write_institutions_csv",
     "write_members_csv",
+    "write_state_csv",
 ]
 
 MEMBER_COLUMNS: tuple[str, ...] = (
@@ -118,14 +156,7 @@ CODE_SEP = "|"  # between codes: remote institutions, settings, practitioners
 ERRORS_LISTED_MAX = 100  # problems listed in a report; the rest are counted
 MEMBER_BATCH = 2000  # members per pipeline
 PIPELINES_IN_FLIGHT_MAX = 4
-FEN_MAX = 2**53 - 1  # balances go through Lua numbers (doubles) in the commit script
-BP_MAX = 10_000  # ratios in basis points: 0..100%
-AGE_YEARS_MAX = 150
-REMOTE_INSTITUTIONS_MAX = 3  # DOMAIN.md §2: up to 3 chosen institutions
 _VALUE_SHOWN_MAX = 40  # characters of a bad value quoted in a message
-
-_CODE_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.\-]{0,39}")  # psn_no, codes, ids
-_REGION_RE = re.compile(r"[0-9]{6}")  # 6-digit administrative division code
 _EPOCH_ORDINAL = EPOCH.toordinal()
 
 _T = TypeVar("_T")
@@ -255,17 +286,12 @@ class _Fields:
             self.bad(column, f"unknown value {_shown(text)}; one of {'|'.join(names)}")
         return None
 
-    def code(self, column: str, text: str) -> str | None:
-        if _CODE_RE.fullmatch(text):
+    def code(self, column: str, text: str, spec: TextField) -> str | None:
+        """A text field held to its one definition (``rules_compiled/limits.py``)."""
+        problem = spec.problem(text)
+        if problem is None:
             return text
-        if not text:
-            self.bad(column, "required")
-        else:
-            self.bad(
-                column,
-                f"not a code (1-40 of A-Z a-z 0-9 _ . -, starting with a letter or digit): "
-                f"{_shown(text)}",
-            )
+        self.bad(column, problem if problem == "required" else f"{problem}: {_shown(text)}")
         return None
 
     def text(self, column: str, text: str) -> str | None:
@@ -275,18 +301,15 @@ class _Fields:
         return None
 
     def region(self, column: str, text: str) -> str | None:
-        if _REGION_RE.fullmatch(text):
-            return text
-        self.bad(column, f"not a 6-digit region code: {_shown(text)}" if text else "required")
-        return None
+        return self.code(column, text, REGION)
 
-    def codes(self, column: str, text: str) -> list[str] | None:
+    def codes(self, column: str, text: str, spec: TextField) -> list[str] | None:
         """``A|B|C``; empty: none."""
         if not text:
             return []
         out: list[str] = []
         for part in text.split(CODE_SEP):
-            if self.code(column, part) is None:
+            if self.code(column, part, spec) is None:
                 return None
             out.append(part)
         if len(set(out)) != len(out):
@@ -415,7 +438,7 @@ def _parse_chronic(f: _Fields, text: str) -> list[list[Any]] | None:
         if len(parts) != 3:
             f.bad("chronic", f"expected DISEASE:FROM:TO, found {_shown(item)}")
             return None
-        code = f.code("chronic", parts[0])
+        code = f.code("chronic", parts[0], DIAGNOSIS_CODE)
         period = f.period("chronic", parts[0], parts[1], parts[2])
         if code is None or period is None:
             return None
@@ -432,7 +455,7 @@ def _parse_remote(f: _Fields, text: str) -> list[Any] | bool | None:
     if len(parts) != 3:
         f.bad("remote", f"expected INSTITUTION|...:FROM:TO, found {_shown(text)}")
         return False
-    codes = f.codes("remote", parts[0])
+    codes = f.codes("remote", parts[0], INSTITUTION_CODE)
     if codes is None:
         return False
     if not 1 <= len(codes) <= REMOTE_INSTITUTIONS_MAX:
@@ -468,7 +491,7 @@ def _parse_member(f: _Fields, row: list[str]) -> _MemberRecord | None:
         remote_s,
     ) = row
     before = f.problems.total
-    psn = f.code("psn_no", psn_no)
+    psn = f.code("psn_no", psn_no, PSN_NO)
     f.text("name", name)
     sex = f.enum("sex", sex_s, _SEX)
     birth = f.day("birth_date", birth_s, required=True)
@@ -477,7 +500,7 @@ def _parse_member(f: _Fields, row: list[str]) -> _MemberRecord | None:
     region = f.region("insured_region", region_s)
     status = f.enum("status", status_s, _MEMBER_STATUS)
     bstart = f.day("benefit_start", bstart_s, required=True)
-    f.text("card_no", card_s)
+    f.code("card_no", card_s, CARD_NO)
     card_status = f.enum("card_status", card_status_s, _CARD_STATUS)
     assist = f.enum("assistance", assist_s, _ASSISTANCE, empty=Assistance.NONE)
     work = f.day("work_start_date", work_s, required=False)
@@ -540,7 +563,7 @@ def _validate_members(path: Path, problems: _Problems, spool: IO[bytes]) -> int:
     return valid
 
 
-def _spooled_chunks(spool: IO[bytes]) -> Iterator[list[_MemberRecord]]:
+def _spooled_chunks(spool: IO[bytes]) -> Iterator[list[Any]]:
     spool.seek(0)
     while True:
         try:
@@ -613,13 +636,13 @@ async def load_members_csv(store: Store, path: str | os.PathLike[str]) -> LoadRe
 def _parse_institution(f: _Fields, row: list[str]) -> Institution | None:
     code_s, name, kind_s, level_s, region_s, status_s, suspended_s = row
     before = f.problems.total
-    code = f.code("code", code_s)
+    code = f.code("code", code_s, INSTITUTION_CODE)
     f.text("name", name)
     kind = f.enum("kind", kind_s, _INST_KIND)
     level = f.count("level", level_s, maximum=3, empty=None)
     region = f.region("region", region_s)
     status = f.enum("status", status_s, _INST_STATUS, empty=InstitutionStatus.DESIGNATED)
-    suspended = f.codes("suspended_practitioners", suspended_s)
+    suspended = f.codes("suspended_practitioners", suspended_s, PRACTITIONER_CODE)
     if kind is InstitutionKind.PHARMACY and level not in (0, None):
         f.bad("level", "must be 0 for a PHARMACY")
     elif kind is not None and kind is not InstitutionKind.PHARMACY and level == 0:
@@ -649,7 +672,7 @@ def _parse_catalogue_item(f: _Fields, row: list[str]) -> CatalogueItem | None:
         chronic_s,
     ) = row
     before = f.problems.total
-    code = f.code("code", code_s)
+    code = f.code("code", code_s, ITEM_CODE)
     f.text("name", name)
     kind = f.enum("kind", kind_s, _ITEM_KIND)
     item_class = f.enum("item_class", class_s, _ITEM_CLASS)
@@ -670,7 +693,7 @@ def _parse_catalogue_item(f: _Fields, row: list[str]) -> CatalogueItem | None:
     ovr_emp = f.count("override_bp_emp", ovr_emp_s, maximum=BP_MAX, empty=NONE)
     ovr_res = f.count("override_bp_res", ovr_res_s, maximum=BP_MAX, empty=NONE)
     if chronic_s:
-        f.code("chronic_disease", chronic_s)
+        f.code("chronic_disease", chronic_s, DIAGNOSIS_CODE)
     if age_min is not None and age_max is not None and NONE not in (age_min, age_max):
         if age_min > age_max:
             f.bad("age_max", f"age_min {age_min} is above age_max {age_max}")
@@ -769,6 +792,336 @@ async def load_catalogue_csv(store: Store, path: str | os.PathLike[str]) -> Load
     Refused when Redis holds no policy yet.
     """
     return await _load_reference_part(store, path, "catalogue")
+
+
+# --- year-to-date state: accumulators, last fills, settled charges ---------------------------
+#
+# For going live during a benefit year: the state that earlier claims, settled on another
+# system, would have left here. Every row names a member that must already be in Redis
+# (``load members`` first); the whole file is validated, and every member checked, before
+# the first write. A row is written by a script that, in the same step, moves the member's
+# state version forward (``scripts/load_state.lua``).
+
+ACCUMULATOR_FILE_COLUMNS: tuple[str, ...] = (
+    "psn_no",
+    "year",
+    "band_used_fen",
+    "deductible_paid_fen",
+    "pooled_paid_fen",
+    "banded_cost_fen",
+    "assistance_paid_fen",
+    "outpatient_fund_paid_fen",
+)
+# CSV column -> the accumulator's name in the store (``y<year>:<name>``).
+_ACCUMULATOR_NAMES = dict(zip(ACCUMULATOR_FILE_COLUMNS[2:], ACCUMULATORS, strict=True))
+FILL_COLUMNS: tuple[str, ...] = ("psn_no", "item_code", "fill_date", "days_supply")
+CHARGE_COLUMNS: tuple[str, ...] = (
+    "psn_no",
+    "institution_code",
+    "item_code",
+    "service_date",
+    "prescription_no",
+)
+LOADED_CHARGE = "LOADED"  # the duplicate-charge value of a charge settled elsewhere
+STATE_BATCH = 20_000  # rows per chunk: ~20 per partition, written by one script call
+
+# A validated row ready to write: line, psn_no, the hash written, (field, value) pairs.
+_StateRecord = tuple[int, str, str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _StateReference:
+    """What the state rows are checked against: drugs of the catalogue, institutions."""
+
+    drugs: frozenset[str]
+    institutions: frozenset[str]
+
+
+def _service_day(f: _Fields, column: str, text: str) -> int | None:
+    """A service date: the wire's range, DATE_MIN to today plus the allowed clock skew."""
+    day = f.day(column, text, required=True)
+    if day is None:
+        return None
+    last = today() + dt.timedelta(days=FUTURE_DAYS_MAX)
+    if not day_number(DATE_MIN) <= day <= day_number(last):
+        f.bad(column, f"out of range {DATE_MIN} to {last}: {text}")
+        return None
+    return day
+
+
+def _parse_accumulators(
+    f: _Fields, row: list[str], _ref: _StateReference
+) -> tuple[str, str, str, tuple[str, ...]] | None:
+    psn_s, year_s, *amounts_s = row
+    before = f.problems.total
+    psn = f.code("psn_no", psn_s, PSN_NO)
+    year = f.count("year", year_s, maximum=9999, empty=None)
+    if year is not None and not DATE_MIN.year <= year <= today().year:
+        f.bad("year", f"out of range {DATE_MIN.year} to {today().year}: {year}")
+    pairs: list[str] = []
+    for column, text in zip(ACCUMULATOR_FILE_COLUMNS[2:], amounts_s, strict=True):
+        fen = f.count(column, text, maximum=FEN_MAX, empty=0)
+        if fen is not None:
+            # A zero accumulator is an absent field, as a reversal leaves it.
+            pairs += [f"y{year}:{_ACCUMULATOR_NAMES[column]}", str(fen) if fen else ""]
+    if f.problems.total != before or psn is None:
+        return None
+    return psn, f"{psn}\x1f{year}", member_key(psn), tuple(pairs)
+
+
+def _parse_fill(
+    f: _Fields, row: list[str], ref: _StateReference
+) -> tuple[str, str, str, tuple[str, ...]] | None:
+    psn_s, item_s, date_s, days_s = row
+    before = f.problems.total
+    psn = f.code("psn_no", psn_s, PSN_NO)
+    item = f.code("item_code", item_s, ITEM_CODE)
+    if item is not None and item not in ref.drugs:
+        f.bad("item_code", f"not a DRUG of the catalogue: {_shown(item)}")
+    day = _service_day(f, "fill_date", date_s)
+    days = f.count("days_supply", days_s, maximum=DAYS_SUPPLY_MAX, empty=None)
+    if days == 0:
+        f.bad("days_supply", "must be at least 1")
+    if f.problems.total != before or psn is None:
+        return None
+    return psn, f"{psn_s}\x1f{item_s}", MemberKeys.of(psn).fills, (item_s, f"{day}:{days}")
+
+
+def _parse_charge(
+    f: _Fields, row: list[str], ref: _StateReference
+) -> tuple[str, str, str, tuple[str, ...]] | None:
+    psn_s, inst_s, item_s, date_s, rx_s = row
+    before = f.problems.total
+    psn = f.code("psn_no", psn_s, PSN_NO)
+    inst = f.code("institution_code", inst_s, INSTITUTION_CODE)
+    if inst is not None and inst not in ref.institutions:
+        f.bad("institution_code", f"not an institution in Redis: {_shown(inst)}")
+    f.code("item_code", item_s, ITEM_CODE)
+    day = _service_day(f, "service_date", date_s)
+    if rx_s:
+        f.code("prescription_no", rx_s, PRESCRIPTION_NO)
+    if f.problems.total != before or psn is None or day is None:
+        return None
+    return psn, "", MemberKeys.of(psn).dups, (dup_key(inst_s, item_s, day, rx_s), LOADED_CHARGE)
+
+
+_StateParser = Callable[
+    [_Fields, list[str], _StateReference], tuple[str, str, str, tuple[str, ...]] | None
+]
+# kind -> (columns, row parser, the column named when a row's key repeats)
+_STATE_KINDS: dict[str, tuple[tuple[str, ...], _StateParser, str]] = {
+    "accumulators": (ACCUMULATOR_FILE_COLUMNS, _parse_accumulators, "year"),
+    "fills": (FILL_COLUMNS, _parse_fill, "item_code"),
+    "charges": (CHARGE_COLUMNS, _parse_charge, ""),  # a charge given twice is stored once
+}
+
+
+def _validate_state(
+    kind: str, path: Path, ref: _StateReference, problems: _Problems, spool: IO[bytes]
+) -> int:
+    """Pass 1: validate every row, spooling records in pickled chunks while the file is
+    clean. A key given twice (member and year, member and drug) is refused."""
+    columns, parse, key_column = _STATE_KINDS[kind]
+    f = _Fields(problems)
+    seen = _Duplicates(key_column)
+    chunk: list[_StateRecord] = []
+    valid = 0
+    for line, row in _rows(path, columns, problems):
+        f.line = line
+        parsed = parse(f, row, ref)
+        if parsed is None:
+            continue
+        psn, unique, target, pairs = parsed
+        if key_column and not seen.check(f, unique):
+            continue
+        valid += 1
+        if problems.total:
+            continue
+        chunk.append((line, psn, target, pairs))
+        if len(chunk) >= STATE_BATCH:
+            pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            chunk = []
+    if chunk and not problems.total:
+        pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
+    return valid
+
+
+async def _check_members_exist(
+    store: Store, chunks: Iterable[list[_StateRecord]], problems: _Problems
+) -> None:
+    """Pass 2: every row's member must be in Redis (``EXISTS``, nothing written). The
+    commands of a chunk go out together on the store's pipelining client."""
+    fast = store.fast
+    for chunk in chunks:
+        # One EXISTS per partition (its keys share a slot); it counts the keys that exist,
+        # a key named twice counting twice. Only a partition short of members is looked
+        # at key by key.
+        groups: dict[int, list[tuple[int, str]]] = {}
+        for line, psn, _t, _p in chunk:
+            groups.setdefault(partition_of(psn), []).append((line, psn))
+        rows = list(groups.values())
+        counts = await asyncio.gather(*(
+            fast.execute(["EXISTS", *(member_key(p) for _l, p in g)], key=member_key(g[0][1]))
+            for g in rows
+        ))
+        for group, count in zip(rows, counts, strict=True):
+            if count == len(group):
+                continue
+            for line, psn in group:
+                key = member_key(psn)
+                if not await fast.execute(["EXISTS", key], key=key):
+                    problems.add(
+                        line, "psn_no", f"no member {_shown(psn)} in Redis (load members first)"
+                    )
+
+
+async def _write_state(store: Store, chunks: Iterable[list[_StateRecord]]) -> int:
+    """Pass 3: load_state.lua, one call per partition of a chunk's rows,
+    PIPELINES_IN_FLIGHT_MAX chunks in flight. The calls of a chunk go out together on
+    the store's pipelining client."""
+    await store.client.script_load(_LOAD_STATE.text)  # on every master of a cluster
+    fast = store.fast
+    in_flight: set[asyncio.Task[int]] = set()
+    written = 0
+
+    async def send(chunk: list[_StateRecord]) -> int:
+        # One script call per partition: its members' keys share one hash slot.
+        groups: dict[int, tuple[list[str], list[str | int]]] = {}
+        for _line, psn, target, pairs in chunk:
+            keys, args = groups.setdefault(partition_of(psn), ([], []))
+            keys += [member_key(psn), target]
+            args.append(len(pairs) // 2)
+            args += pairs
+        replies = await asyncio.gather(*(
+            fast.evalsha(_LOAD_STATE, keys, args) for keys, args in groups.values()
+        ))
+        if sum(int(r) for r in replies) != len(chunk):
+            raise RedisError("a member disappeared while its state was loaded")
+        return len(chunk)
+
+    try:
+        for chunk in chunks:
+            if len(in_flight) >= PIPELINES_IN_FLIGHT_MAX:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                written += sum(task.result() for task in done)
+            in_flight.add(asyncio.create_task(send(chunk)))
+        if in_flight:
+            done, in_flight = await asyncio.wait(in_flight)
+            written += sum(task.result() for task in done)
+    except BaseException:
+        for task in in_flight:
+            task.cancel()
+        raise
+    return written
+
+
+async def _load_state(store: Store, path: str | os.PathLike[str], kind: str) -> LoadReport:
+    t0 = time.perf_counter()
+    report = LoadReport(kind, str(path))
+    problems = _Problems(str(path))
+    current = await store.load_reference()
+    if current is None:
+        report.errors, report.errors_total = [_NOT_SEEDED], 1
+        return report
+    ref = _StateReference(
+        drugs=frozenset(i.code for i in current.catalogue if i.kind is ItemKind.DRUG),
+        institutions=frozenset(current.institutions),
+    )
+    with tempfile.TemporaryFile(prefix="claimgate-load-") as spool:
+        valid = await asyncio.to_thread(_validate_state, kind, Path(path), ref, problems, spool)
+        if not problems.total:
+            await _check_members_exist(store, _spooled_chunks(spool), problems)
+        problems.fill(report)
+        if report.ok:
+            report.rows_loaded = await _write_state(store, _spooled_chunks(spool))
+            assert report.rows_loaded == valid, (report.rows_loaded, valid)
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+async def load_accumulators_csv(store: Store, path: str | os.PathLike[str]) -> LoadReport:
+    """Validate the file, then set each listed member's accumulators of the listed year
+    (all six; the member's other years are kept). Nothing is written on a bad file or
+    when a member is not in Redis."""
+    return await _load_state(store, path, "accumulators")
+
+
+async def load_fills_csv(store: Store, path: str | os.PathLike[str]) -> LoadReport:
+    """Validate the file, then set each member's last fill of each listed drug (the
+    refill check's state; other drugs' fills are kept)."""
+    return await _load_state(store, path, "fills")
+
+
+async def load_charges_csv(store: Store, path: str | os.PathLike[str]) -> LoadReport:
+    """Validate the file, then record each settled charge for the duplicate-charge check
+    (charges already recorded are kept)."""
+    return await _load_state(store, path, "charges")
+
+
+_LOAD_STATE = Script(resources.files("gateway").joinpath("scripts", "load_state.lua").read_text())
+
+
+@dataclass(slots=True)
+class MemberStateRows:
+    """One member's year-to-date state as rows of the three state files."""
+
+    accumulators: list[tuple[str, ...]] = field(default_factory=list)
+    fills: list[tuple[str, ...]] = field(default_factory=list)
+    charges: list[tuple[str, ...]] = field(default_factory=list)
+
+
+async def export_member_state(store: Store, psn_no: str) -> MemberStateRows:
+    """The member's accumulators (every year), last fills and settled charges as Redis
+    holds them, as rows of ``load accumulators|fills|charges``."""
+    keys = MemberKeys.of(psn_no)
+    member = _pairs_text(await store.client.hgetall(keys.member))
+    fills = _pairs_text(await store.client.hgetall(keys.fills))
+    dups = _pairs_text(await store.client.hgetall(keys.dups))
+    out = MemberStateRows()
+    years = sorted({name[1:].split(":")[0] for name in member if name[:1] == "y" and ":" in name})
+    for year in years:
+        out.accumulators.append(
+            (psn_no, year, *(member.get(f"y{year}:{name}", "0") for name in ACCUMULATORS))
+        )
+    for item, value in sorted(fills.items()):
+        day, days = value.split(":")
+        out.fills.append((psn_no, item, _iso_day(int(day)), days))
+    for key in sorted(dups):
+        # institution and item codes never contain "|" (limits.py), so the split is exact
+        inst, item, day, rx = key.split("|", 3)
+        out.charges.append((psn_no, inst, item, _iso_day(int(day)), rx))
+    return out
+
+
+def _pairs_text(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _iso_day(day: int) -> str:
+    return from_day_number(day).isoformat()
+
+
+_STATE_FILE_COLUMNS = {
+    "accumulators": ACCUMULATOR_FILE_COLUMNS,
+    "fills": FILL_COLUMNS,
+    "charges": CHARGE_COLUMNS,
+}
+
+
+def write_state_csv(
+    path: str | os.PathLike[str], kind: str, rows: Iterable[Sequence[object]]
+) -> int:
+    """Write rows in the ``load accumulators|fills|charges`` format; returns the count."""
+    columns = _STATE_FILE_COLUMNS[kind]
+    count = 0
+    with Path(path).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            assert len(row) == len(columns), (kind, row)
+            writer.writerow(row)
+            count += 1
+    return count
 
 
 # --- writers (export in the same formats) ----------------------------------------------------
@@ -883,6 +1236,9 @@ _LOADERS = {
     "members": load_members_csv,
     "institutions": load_institutions_csv,
     "catalogue": load_catalogue_csv,
+    "accumulators": load_accumulators_csv,
+    "fills": load_fills_csv,
+    "charges": load_charges_csv,
 }
 
 EXIT_OK = 0
@@ -924,9 +1280,10 @@ def load_main(argv: list[str]) -> int:
     defaults = _config_from_env()
     parser = argparse.ArgumentParser(
         prog="claimgate load",
-        description="Load members, institutions or the catalogue from a CSV file "
-        "(formats: docs/csv-formats.md). The whole file is validated first; a file "
-        "with any bad row loads nothing.",
+        description="Load members, institutions or the catalogue from a CSV file, or the "
+        "year-to-date state of members already loaded (accumulators, last fills, settled "
+        "charges) when going live during a benefit year (formats: docs/csv-formats.md). "
+        "The whole file is validated first; a file with any bad row loads nothing.",
     )
     parser.add_argument("kind", choices=tuple(_LOADERS), help="what the file holds")
     parser.add_argument("file", help="the CSV file (UTF-8, header row first)")

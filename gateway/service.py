@@ -1,4 +1,4 @@
-"""The ClaimGateway servicer: every transaction of DOMAIN.md §3.
+"""The ClaimGateway servicer: every transaction of docs/benefit-rules.md §7.
 
 The claim path is: validate → read the member (one round trip) → kernel →
 commit (one script call) → respond. A stale read makes the commit refuse and

@@ -17,11 +17,11 @@ from google.protobuf.message import Message
 
 from claims.v1 import claims_pb2 as pb
 from gateway.domain import Institution, Member
-from gateway.store import MemberSnapshot, SettlementCommit
+from gateway.store import MemberSnapshot, SettlementCommit, dup_key
 from rules_compiled import model as M
 from rules_compiled.engine import Engine
 
-# Gate reason codes, checked in this order (DOMAIN.md §5 step 2).
+# Gate reason codes, checked in this order (docs/benefit-rules.md §3.2).
 MEMBER_SUSPENDED = "MEMBER_SUSPENDED"
 MEMBER_TERMINATED = "MEMBER_TERMINATED"
 MEMBER_DECEASED = "MEMBER_DECEASED"
@@ -50,7 +50,8 @@ ACCUMULATOR_INPUTS = {
 
 
 def request_hash(request: Message) -> str:
-    """Hash of the canonical request: equal content, equal hash (idempotency, DOMAIN.md §3)."""
+    """Hash of the canonical request: equal content, equal hash (idempotency,
+    docs/benefit-rules.md §7)."""
     return hashlib.blake2b(
         request.SerializeToString(deterministic=True), digest_size=16
     ).hexdigest()
@@ -85,11 +86,6 @@ def gate_reason(
     return None
 
 
-def dup_key(institution_code: str, item_code: str, day: int, prescription_no: str) -> str:
-    """Duplicate-charge key: same member (the hash), institution, item, date, prescription."""
-    return f"{institution_code}|{item_code}|{day}|{prescription_no}"
-
-
 @dataclass(slots=True)
 class ClaimPlan:
     """The keys a claim needs read, computed from the request before any I/O."""
@@ -116,7 +112,8 @@ def plan_claim(
 def warnings(
     req: pb.SettleRequest, snap: MemberSnapshot, settlements_per_day_max: int
 ) -> list[str]:
-    """Abuse-check warnings (DOMAIN.md §6): recorded on the settlement, never blocking."""
+    """Abuse-check warnings (docs/benefit-rules.md §6): recorded on the settlement, never
+    blocking."""
     out: list[str] = []
     if req.setting in (pb.PHARMACY, pb.OUTPATIENT) and snap.open_episode:
         _episode, institution, _day = snap.open_episode.split("|")
@@ -273,7 +270,7 @@ def line_results(lines: Sequence[pb.FeeLine], lo: np.ndarray) -> list[pb.LineRes
 
 
 class InvariantBroken(AssertionError):
-    """An adjudication result breaks a DOMAIN.md §8 invariant: never committed."""
+    """An adjudication result breaks an invariant of docs/benefit-rules.md §9: never committed."""
 
 
 def check_invariants(co: np.ndarray, lo: np.ndarray, lines: Sequence[pb.FeeLine]) -> None:

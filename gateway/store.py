@@ -131,6 +131,13 @@ def partition_of_settlement(settlement_id: str, prefix: str = "S") -> int | None
     return value if value < PARTITIONS else None
 
 
+def dup_key(institution_code: str, item_code: str, day: int, prescription_no: str) -> str:
+    """Duplicate-charge key: same member (the hash), institution, item, date, prescription.
+    Institution and item codes never contain ``|`` (``rules_compiled/limits.py``), so the
+    key splits back into its parts."""
+    return f"{institution_code}|{item_code}|{day}|{prescription_no}"
+
+
 @dataclass(frozen=True, slots=True)
 class MemberKeys:
     partition: int

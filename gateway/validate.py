@@ -1,4 +1,4 @@
-"""Shape checks of requests (DOMAIN.md §5 step 1, §7), before anything is read.
+"""Shape checks of requests (docs/benefit-rules.md §3.1), before anything is read.
 
 Every failure raises :class:`InvalidArgument` whose message starts with the
 path of the offending field (``lines[3].quantity``), so a vendor's developer
@@ -15,25 +15,28 @@ from typing import Any, TypeVar
 
 from claims.v1 import claims_pb2 as pb
 from gateway.errors import VIOLATIONS_MAX, InvalidArgument
+from rules_compiled import limits as F
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Explicit bounds on every input (TIGER_STYLE: every loop and queue is bounded)."""
+    """Explicit bounds on every input (TIGER_STYLE: every loop and queue is bounded).
+    Field lengths and character sets come from ``rules_compiled/limits.py``, which the
+    CSV loader and the policy file use too."""
 
-    request_id_len_max: int = 64
-    code_len_max: int = 32  # psn_no, institution, card, practitioner, episode
-    item_code_len_max: int = 64
-    text_len_max: int = 64  # prescription, operator, terminal, diagnosis
+    request_id_len_max: int = F.REQUEST_ID.len_max
+    code_len_max: int = F.PSN_NO.len_max  # psn_no, institution, card, practitioner, episode
+    item_code_len_max: int = F.ITEM_CODE.len_max
+    text_len_max: int = F.PRESCRIPTION_NO.len_max  # prescription, operator, terminal
     lines_per_claim_max: int = 1000
     unit_price_fen_max: int = 100_000_000  # 1,000,000.00 yuan per unit
     quantity_max: int = 100_000
     amount_fen_max: int = 1_000_000_000  # 10,000,000.00 yuan per line
-    days_supply_max: int = 366
-    date_min: dt.date = dt.date(1990, 1, 1)
-    future_days_max: int = 1  # clock skew allowed for a service date
+    days_supply_max: int = F.DAYS_SUPPLY_MAX
+    date_min: dt.date = F.DATE_MIN
+    future_days_max: int = F.FUTURE_DAYS_MAX  # clock skew allowed for a service date
 
 
 LIMITS = Limits()
@@ -60,9 +63,17 @@ def parse_date(value: str, field: str, *, limits: Limits = LIMITS) -> dt.date:
 
 
 def check_code(value: str, field: str, max_len: int, *, required: bool = True) -> None:
+    """A text field: a field defined in ``rules_compiled/limits.py`` (by the last part of
+    its path, ``lines[3].item_code`` -> ``item_code``) is held to that definition;
+    any other to printable ASCII of at most ``max_len`` characters."""
     if not value:
         if required:
             raise InvalidArgument(field, "required")
+        return
+    spec = F.WIRE_FIELDS.get(field.rsplit(".", 1)[-1])
+    if spec is not None:
+        if problem := spec.problem(value):
+            raise InvalidArgument(field, problem)
         return
     if len(value) > max_len:
         raise InvalidArgument(field, f"longer than {max_len} characters")

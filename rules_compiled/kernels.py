@@ -221,7 +221,7 @@ def _price_lines(
     n_items: int,
     line_out: np.ndarray,
 ) -> int:
-    """DOMAIN.md §5.3 and the §6 line checks; returns ERR_BAD_INPUT or 0."""
+    """docs/benefit-rules.md §3.3 and the §6 line checks; returns ERR_BAD_INPUT or 0."""
     setting = c[CI_SETTING]
     sex = c[CI_SEX]
     age = c[CI_AGE_YEARS]
@@ -500,7 +500,7 @@ def _claim(
             pos = c[CI_BANDED_COST] if rule[RU_CUMULATIVE] != 0 else 0
             if rule[RU_CUMULATIVE] != 0:
                 o[CO_D_BANDED_COST] = band_cost
-        # walk the bands; a fund cap may bind inside a segment (DOMAIN.md §5 step 4)
+        # walk the bands; a fund cap may bind inside a segment (docs/benefit-rules.md §3.4)
         rem = band_cost
         band_paid = 0
         over_cap = 0
@@ -632,7 +632,8 @@ def _check(
     ov_cap_fen: int,
     assist_cap_fen: int,
 ) -> int:
-    """The DOMAIN.md §8 invariants of one claim; returns the number of a broken one, or 0."""
+    """The invariants (docs/benefit-rules.md §9) of one claim; returns the number of a
+    broken one, or 0."""
     s_own = 0
     s_over = 0
     s_pre = 0

@@ -31,7 +31,7 @@ def from_day_number(n: int) -> _dt.date:
 
 
 def age_years(birth: _dt.date, on: _dt.date) -> int:
-    """Age in whole years on a date (DOMAIN.md §1)."""
+    """Age in whole years on a date (docs/benefit-rules.md §1)."""
     years = on.year - birth.year
     if (on.month, on.day) < (birth.month, birth.day):
         years -= 1
@@ -129,7 +129,7 @@ class LineStatus(IntEnum):
 
 
 class LineReason(IntFlag):
-    """Reason codes of a line; a line may carry several (DOMAIN.md §5)."""
+    """Reason codes of a line; a line may carry several (docs/benefit-rules.md §8)."""
 
     NON_MEDICAL = 1 << 0
     OVER_QUANTITY = 1 << 1
@@ -298,7 +298,7 @@ class CatalogueItem:
 
 
 # --- CO_ERROR codes (added by the rules engine) -------------------------------
-# The kernels and the reference evaluator assert the DOMAIN.md §8 invariants per
+# The kernels and the reference evaluator assert the invariants of docs/benefit-rules.md §9 per
 # claim; a broken one is reported here (the claim must not be committed).
 ERR_NONE = 0
 ERR_PRICING_SUM = (

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .limits import DAYS_SUPPLY_MAX, DIAGNOSIS_CODE
 from .model import Assistance, CatalogueItem, DiagnosisFlag, PersonType, Scheme, Setting, day_number
 
 # ------------------------------------------------------------------ constants
@@ -212,7 +213,7 @@ class CompiledPolicy:
     registered_chronic_days_max: int
     discharge_days_max: int
     refill_remaining_max_bp: int
-    # Ledger and abuse-check rules the gateway applies (DOMAIN.md §3, §6).
+    # Ledger and abuse-check rules the gateway applies (docs/benefit-rules.md §6, §7).
     reversal_window_days: int
     readmission_window_days: int
     settlements_per_day_max: int
@@ -796,7 +797,7 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
     )
     ctx.no_unknown(ds, ds_keys, "days_supply")
     dsv = {
-        k: ctx.int_(ds, k, "days_supply", hi=BP_FULL if k.endswith("_bp") else 3660)
+        k: ctx.int_(ds, k, "days_supply", hi=BP_FULL if k.endswith("_bp") else DAYS_SUPPLY_MAX)
         for k in ds_keys
     }
     lg = ctx.table(doc, "ledger", "")
@@ -807,6 +808,11 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
     ctx.no_unknown(
         dg, {"full_coverage", "excluded_cause", "major_outpatient", "chronic"}, "diagnoses"
     )
+    for key in ("full_coverage", "excluded_cause", "major_outpatient", "chronic"):
+        for i, c in enumerate(dg.get(key, [])):
+            # The limits of a claim's diagnosis code (rules_compiled/limits.py).
+            if isinstance(c, str) and c and (problem := DIAGNOSIS_CODE.problem(c)):
+                raise ctx.err(f"diagnoses.{key}[{i}]", problem)
     diag = {
         int(DiagnosisFlag.FULL_COVERAGE): tuple(
             normalise_code(c) for c in ctx.str_list(dg, "full_coverage", "diagnoses")

@@ -2,7 +2,7 @@
 
 It reads the policy's :class:`~rules_compiled.policy.Rule` objects (not the
 packed vector the kernels read) and the catalogue items themselves, walks
-DOMAIN.md §5 step by step, and records a human-readable trace. The tests
+docs/benefit-rules.md §3 step by step, and records a human-readable trace. The tests
 require it and the kernels to agree to the fen.
 """
 
@@ -36,7 +36,7 @@ FUND_LABEL = {
 
 
 def apply_bp(amount_fen: int, ratio_bp: int) -> int:
-    """Apply a ratio, rounding half up to the fen (DOMAIN.md §1)."""
+    """Apply a ratio, rounding half up to the fen (docs/benefit-rules.md §1)."""
     return (amount_fen * ratio_bp + 5000) // 10000
 
 
@@ -576,7 +576,8 @@ def check_invariants(
     out: list[int],
     cap_before: int,
 ) -> int:
-    """The DOMAIN.md §8 invariants of one claim: the number of the first broken one, or 0."""
+    """The invariants (docs/benefit-rules.md §9) of one claim: the number of the first
+    broken one, or 0."""
     kept = [
         (ln, lo)
         for ln, lo in zip(lines, line_out, strict=True)

@@ -43,7 +43,7 @@ YEAR_2001 = dt.date(2001, 1, 1)
 
 
 def emp_cohort(member: Member) -> str:
-    """The EMP cohort of DOMAIN.md §4 (A1-A4, R0-R3), written out independently."""
+    """The EMP cohort of docs/benefit-rules.md §4.1 (A1-A4, R0-R3), written out independently."""
     assert member.scheme is Scheme.EMP and member.work_start_date is not None
     born = member.birth_date.year
     if member.person_type is PersonType.ACTIVE:

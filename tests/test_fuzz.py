@@ -1,5 +1,5 @@
-"""Hostile input through the real server (DOMAIN.md §7): hypothesis-generated malformed,
-extreme and mismatched requests over a real gRPC channel to a real in-process gateway
+"""Hostile input through the real server (docs/benefit-rules.md §3.1): hypothesis-generated
+malformed, extreme and mismatched requests over a real gRPC channel to a real in-process gateway
 backed by a real redis-server.
 
 For every request: the answer is one of the allowed statuses (never INTERNAL or

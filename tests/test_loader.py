@@ -275,7 +275,7 @@ async def test_bad_reference_rows_and_duplicates_are_refused(
 
     assert inst.errors == [
         f"{inst_path}:3: level: more than 3: 4",
-        f"{inst_path}:4: suspended_practitioners: not a code (1-40 of A-Z a-z 0-9 _ . -, "
+        f"{inst_path}:4: suspended_practitioners: not a code (1-32 of A-Z a-z 0-9 _ . -, "
         "starting with a letter or digit): 'DR 2'",
         f"{inst_path}:9: level: must be 0 for a PHARMACY",
         f"{inst_path}:12: code: duplicate 'H31010001', first on line 2",

@@ -1,6 +1,6 @@
-"""Faults under bench load, each ending with the bench's reconciliation check (DOMAIN.md
-§8: "over any run, with any faults, no money is created or lost, and no request id takes
-effect twice").
+"""Faults under bench load, each ending with the bench's reconciliation check (invariant 6
+of docs/benefit-rules.md §9: over any run, whatever the faults, no money appears or
+disappears, and no request id takes effect twice).
 
 Each test drives a bounded open-loop bench phase (procs=0: the bench's client runs inline)
 against the real `claimgate serve --workers 2` process tree of the ``stack`` fixture; a

@@ -383,7 +383,8 @@ def test_an_admission_elsewhere_does_not_reveal_the_other_episode(
 
 
 def test_inpatient_episode_worked_example(stub: pb_grpc.ClaimGatewayStub, r: Client) -> None:
-    """DOMAIN.md §9 through the whole inpatient flow: admit, upload, discharge, settle."""
+    """The worked example of docs/benefit-rules.md §10 through the whole inpatient flow:
+    admit, upload, discharge, settle."""
     m = base_member(birth_date=dt.date(1950, 3, 1), work_start_date=dt.date(1968, 9, 1),
                     retire_date=dt.date(2005, 3, 1), person_type=PersonType.RETIRED,
                     acct_current_fen=0, acct_prior_fen=200_000)

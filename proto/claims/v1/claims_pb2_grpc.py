@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class ClaimGatewayStub:
-    """The transactions of the platform interface (DOMAIN.md §3).
+    """The transactions of the platform interface (docs/benefit-rules.md §7).
     """
 
     def __init__(self, channel):
@@ -93,7 +93,7 @@ class ClaimGatewayStub:
 
 
 class ClaimGatewayServicer:
-    """The transactions of the platform interface (DOMAIN.md §3).
+    """The transactions of the platform interface (docs/benefit-rules.md §7).
     """
 
     def CheckEligibility(self, request, context):
@@ -245,7 +245,7 @@ def add_ClaimGatewayServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ClaimGateway:
-    """The transactions of the platform interface (DOMAIN.md §3).
+    """The transactions of the platform interface (docs/benefit-rules.md §7).
     """
 
     @staticmethod
