@@ -79,9 +79,10 @@ class Cluster:
     def heal(self) -> None:
         """Restart the nodes a test killed (each rejoins as a replica of whoever serves
         its slots now) and wait until every master has a linked replica again."""
-        for node in self.redis.nodes:
+        for index, node in enumerate(self.redis.nodes):
             if not node.is_running():
                 node.start()
+            self.redis.command(index, "CONFIG", "SET", "masterauth", "")  # see _lag_replication
         masters = self.redis.masters
 
         def healed() -> bool:
@@ -207,7 +208,7 @@ class Stats:
     unknown: int = 0
     refused: Counter[str] = field(default_factory=Counter)
     gave_up: int = 0
-    victim_answers: int = 0  # finished requests (any outcome) on the victim's slots
+    victim_answers: int = 0  # answers (any outcome, each attempt) on the victim's slots
     victim_settled: int = 0
     victim_settled_after_promotion: int = 0
     amounts: dict[str, pb.Amounts] = field(default_factory=dict)  # rid -> acknowledged amounts
@@ -274,6 +275,7 @@ async def _drill(cluster: Cluster, address: str, *, inst: str, lag: bool) -> dic
                     try:
                         resp = await stub.Settle(req, timeout=SETTLE_TIMEOUT_S)
                     except grpc.aio.AioRpcError as e:
+                        stats.victim_answers += index in on_victim
                         if e.code() in UNKNOWN:  # may have taken effect: same id again
                             stats.unknown += 1
                             ledger.on_unknown_settle(rid, req.psn_no, inst)
@@ -281,6 +283,7 @@ async def _drill(cluster: Cluster, address: str, *, inst: str, lag: bool) -> dic
                             continue
                         stats.refused[e.code().name] += 1
                         break
+                    stats.victim_answers += index in on_victim
                     if resp.status == pb.SETTLED:
                         stats.settled += 1
                         stats.amounts[rid] = resp.amounts
@@ -294,8 +297,6 @@ async def _drill(cluster: Cluster, address: str, *, inst: str, lag: bool) -> dic
                     break
                 else:
                     stats.gave_up += 1
-                if index in on_victim:
-                    stats.victim_answers += 1
 
         tasks = [asyncio.create_task(client()) for _ in range(CONCURRENCY)]
         try:
