@@ -114,7 +114,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield Cluster(redis, tmp)
 
 
-def _settle_request(index: int, inst: str, rid: str) -> pb.SettleRequest:
+def settle_request(index: int, inst: str, rid: str) -> pb.SettleRequest:
     day = today().isoformat()
     lines = []
     for sn in range(1, 3):
@@ -155,14 +155,14 @@ def test_health_reports_unreachable_slots_and_every_worker_follows_the_promotion
                         budgets_ms="CheckEligibility=5000,GetSettlement=5000") as (_p, address):
         stub_ch = _channel(address)
         stub = pb_grpc.ClaimGatewayStub(stub_ch)
-        first = stub.Settle(_settle_request(member, inst, f"{inst}HC{run:03d}{time.time_ns()}"))
+        first = stub.Settle(settle_request(member, inst, f"{inst}HC{run:03d}{time.time_ns()}"))
         assert first.status == pb.SETTLED
         r.command(replica, "CONFIG", "SET", "cluster-replica-no-failover", "yes")
         try:
             r.kill(victim)
             wait_for(lambda: health_status(stub_ch) == health_pb2.HealthCheckResponse.NOT_SERVING,
                      "NOT_SERVING while the dead master owns slots", STATE_LIMIT_S)
-            down = _settle_request(member, inst, f"{inst}HD{run:03d}{time.time_ns()}")
+            down = settle_request(member, inst, f"{inst}HD{run:03d}{time.time_ns()}")
             with pytest.raises(grpc.RpcError) as e:
                 stub.Settle(down, timeout=5)
             assert e.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -182,7 +182,7 @@ def test_health_reports_unreachable_slots_and_every_worker_follows_the_promotion
 
                 def settled(s: Any = s, rid: str = rid, outcome: list[int] = outcome) -> bool:
                     try:
-                        outcome.append(s.Settle(_settle_request(member, inst, rid),
+                        outcome.append(s.Settle(settle_request(member, inst, rid),
                                                 timeout=5).status)
                     except grpc.RpcError as err:
                         assert err.code() in UNKNOWN, err
@@ -269,7 +269,7 @@ async def _drill(cluster: Cluster, address: str, *, inst: str, lag: bool) -> dic
                 k = next(seq)
                 index = members[k % len(members)]
                 rid = f"{inst}FO{run:03d}{k:07d}"
-                req = _settle_request(index, inst, rid)
+                req = settle_request(index, inst, rid)
                 for attempt in range(ATTEMPTS_MAX):
                     stats.attempts += 1
                     try:

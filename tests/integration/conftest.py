@@ -1,5 +1,6 @@
 """A real gateway per Redis mode: every integration test runs against a standalone
-redis-server and against a real 3-master Redis Cluster (``-m cluster`` selects the latter)."""
+redis-server and against a real Redis Cluster, 3 masters with a replica each (``-m cluster``
+selects the latter)."""
 
 from __future__ import annotations
 
