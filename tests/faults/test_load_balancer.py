@@ -68,7 +68,7 @@ backend gateways
     http-check expect rstring claimgate_redis_up(\\{{[^}}]*\\}})?\\s+1
 {servers}
 """
-SERVER_LINE = ("    server {name} 127.0.0.1:{port} proto h2 check port {metrics} "
+SERVER_LINE = ("    server {name} 127.0.0.1:{port} proto h2 check port {metrics} check-proto h1 "
                "inter 300ms fall 2 rise 1")
 
 
