@@ -42,6 +42,11 @@ def _stall(url: str, seconds: float) -> threading.Thread:
     return t
 
 
+def _pings(r: redis.Redis) -> int:
+    """PING commands Redis has executed (the gateway's health probes send them)."""
+    return int(r.info("commandstats").get("cmdstat_ping", {}).get("calls", 0))
+
+
 def _claim(m: object, n: int) -> pb.SettleRequest:
     return pb.SettleRequest(
         request_id=f"{PHARMACY.code}HEALTH{n:06d}", institution_code=PHARMACY.code,
@@ -75,8 +80,10 @@ def test_one_slow_redis_answer_does_not_turn_calls_away(tmp_path: Path) -> None:
                         if not service.store_up:
                             flips.append("calls refused")
                         stalled.join(0.005)
-                    # the probes that were waiting on the stall have their answers now
-                    wait_for(lambda: health_status(ch) != -1, "health answers")
+                    # Two more PINGs answered: a whole probe ran after the stall (the
+                    # next stall must not run into this one, or it is one long outage).
+                    pinged = _pings(r)
+                    wait_for(lambda p=pinged: _pings(r) >= p + 2, "a health probe after the stall")
                     if health_status(ch) != health_pb2.HealthCheckResponse.SERVING:
                         flips.append("NOT_SERVING")
                     resp = stub.Settle(_claim(m, n), timeout=30)
