@@ -833,15 +833,18 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         try:
             for p in range(PARTITIONS):
                 entries = await self.store.journal_entries(p, start_ms, end_ms)
+                if entries:  # replica acknowledgement: once per partition, not per record
+                    await self.store.replicated(p)
                 for _eid, fields in entries:
                     if fields.get("type") != b"SETTLE" or fields.get("inst") != inst:
                         continue
                     if not first_day <= int(fields.get("sday", b"-1")) <= last_day:
                         continue
-                    record = await self.store.settlement_record(fields["setl"].decode())
+                    record = await self.store.settlement_record(fields["setl"].decode(),
+                                                                confirm=False)
                     if record is not None:
                         yield _settlement_from_record(record)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreTimeout):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "state store unavailable; retry")
 
 

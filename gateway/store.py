@@ -881,22 +881,27 @@ class Store:
         )
         return {k.decode(): v.decode() for k, v in raw.items()}
 
-    async def settlement_record(self, settlement_id: str) -> dict[str, bytes] | None:
+    async def settlement_record(self, settlement_id: str, *, confirm: bool = True
+                                ) -> dict[str, bytes] | None:
+        """The record; with replica acknowledgement on, only once the replicas hold it
+        (``confirm=False``: the caller has called :meth:`replicated` for its partition)."""
         p = partition_of_settlement(settlement_id)
         if p is None:
             return None
         raw = await self._bounded("record", self.fast.hgetall(f"setl:{tag(p)}:{settlement_id}"))
-        if raw and self.replica_ack.replicas:
-            await self._bounded("replica_ack", self._replicated(p))
+        if raw and confirm and self.replica_ack.replicas:
+            await self._bounded("replica_ack", self.replicated(p))
         return {k.decode(): v for k, v in raw.items()} if raw else None
 
-    async def _replicated(self, partition: int) -> None:
+    async def replicated(self, partition: int) -> None:
         """Before a settlement read back (a replay, GetSettlement) is shown to a client:
         the replicas hold everything the partition's master has written so far. ``WAIT``
         counts the writes of its own connection, so it follows a small write of its own
         (``ack:{pNNNN}``), which the master replicates after every write before it."""
-        key = f"ack:{tag(partition)}"
         ack = self.replica_ack
+        if not ack.replicas:
+            return
+        key = f"ack:{tag(partition)}"
         _n, acks = await self.fast.execute_acked(["INCR", key], key=key, replicas=ack.replicas,
                                                  timeout_ms=ack.timeout_ms)
         if acks < ack.replicas:
