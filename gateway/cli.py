@@ -33,6 +33,13 @@ def redis_for(config: Config) -> Iterator[str]:
         yield url
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
 def _add_redis_flags(p: argparse.ArgumentParser, defaults: Config) -> None:
     p.add_argument("--redis-url", default=defaults.redis_url,
                    help="use this Redis instead of a private redis-server")
@@ -53,6 +60,9 @@ def _config(args: argparse.Namespace, defaults: Config) -> Config:
         cfg.budgets_ms = {**cfg.budgets_ms, **parse_budgets(",".join(args.budget))}
     if getattr(args, "no_access_log", False):
         cfg.access_log = False
+    for name in ("replica_ack", "replica_ack_timeout_ms"):
+        if hasattr(args, name):
+            setattr(cfg, name, getattr(args, name))
     for name in ("redis_url", "redis_cluster", "data_dir", "appendfsync", "listen", "grace_s",
                  "workers", "metrics_port", "metrics_addr", "inflight_max",
                  "per_institution_inflight_max", "per_institution_rate_per_s",
@@ -259,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="CA of the institutions' client certificates (mutual TLS)")
     p.add_argument("--plaintext", action="store_true", default=defaults.plaintext,
                    help="serve without TLS (development; warns on a non-loopback address)")
+    p.add_argument("--replica-ack", type=_non_negative, default=defaults.replica_ack,
+                   metavar="N", help="acknowledge a commit only once N replicas hold it "
+                   "(WAIT; default %(default)s: once the master has it)")
+    p.add_argument("--replica-ack-timeout-ms", type=_non_negative,
+                   default=defaults.replica_ack_timeout_ms, metavar="MS",
+                   help="how long a commit waits for its replicas before the call is answered "
+                   "UNAVAILABLE, retriable with the same request id (default %(default)s)")
     p.add_argument("--seed-demo", action="store_true",
                    help="seed demo data first when Redis holds none")
     p.add_argument("--members", type=int, default=10_000, help="demo population size")

@@ -19,6 +19,10 @@ class Config:
     # Embedded server only. "always": an acknowledged settlement survives a power
     # loss; the gateway's default, because a settlement the POS saw must never vanish.
     appendfsync: str = "always"
+    # Durability across failover: acknowledge a write only once this many replicas
+    # hold it (WAIT), else answer UNAVAILABLE after the timeout. 0: once the master has it.
+    replica_ack: int = 0
+    replica_ack_timeout_ms: int = 200
     grace_s: float = 10.0  # drain time on SIGTERM
     max_message_bytes: int = 16 * 1024 * 1024
     workers: int = 0  # 0: one per core
@@ -54,6 +58,10 @@ class Config:
             redis_cluster=_env("REDIS_CLUSTER", "0") in ("1", "true", "yes"),
             data_dir=_env("DATA_DIR", d.data_dir),
             appendfsync=_env("APPENDFSYNC", d.appendfsync),
+            replica_ack=int(_env("REPLICA_ACK", str(d.replica_ack))),
+            replica_ack_timeout_ms=int(
+                _env("REPLICA_ACK_TIMEOUT_MS", str(d.replica_ack_timeout_ms))
+            ),
             grace_s=float(_env("GRACE_S", str(d.grace_s))),
             workers=int(_env("WORKERS", str(d.workers))),
             metrics_port=int(_env("METRICS_PORT", str(d.metrics_port))),

@@ -15,13 +15,28 @@ node and matches replies to requests in order (RESP is FIFO), so:
 
 For a cluster, commands go to the node that owns the slot of their first key
 (every key of one claim shares its slot); ``MOVED`` refreshes the slot map and
-retries, ``ASK`` is followed once. Replies are parsed by hiredis.
+retries, ``ASK`` is followed once. A node that refuses or drops the connection
+is a reason to refresh the map too, from the nodes that still answer: when a
+master dies, the map follows its replica's promotion without a restart. A
+command that was never sent is retried on the new owner; one that was sent to
+a node that died has an unknown outcome and fails with ``ConnectionError``.
+Replies are parsed by hiredis.
+
+Replica acknowledgement: a write sent with ``replicas=N`` is followed on its
+connection by ``WAIT N timeout``; every write of one event-loop iteration shares
+one ``WAIT`` (as ``appendfsync always`` groups fsyncs), and its reply says how
+many replicas hold everything written on that connection so far.
+
+Health: :meth:`FastRedis.probe` pings, on connections of its own, every node the
+claim path would send to (for a cluster, every master of the current slot map,
+refreshed first), so it reports what the claim path can reach.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import numbers
 from collections.abc import Sequence
@@ -35,7 +50,19 @@ from redis.exceptions import ResponseError
 
 CONNECT_TIMEOUT_S = 0.25
 REDIRECTS_MAX = 3
+REFRESH_MIN_INTERVAL_S = 0.1  # slot-map refreshes after connection errors, at most this often
+SLOTS_TIMEOUT_S = 0.5  # a node that does not answer CLUSTER SLOTS by then: ask the next one
 PENDING_MAX = 100_000  # replies awaited on one connection (a bound, never reached in practice)
+
+
+class NotSent(RedisConnectionError):
+    """The command never left this process (no connection): safe to send elsewhere."""
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark a shared future's exception as seen (its awaiters may all have gone)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _encode(args: Sequence[Any]) -> bytes:
@@ -75,6 +102,8 @@ class _Connection(asyncio.Protocol):
         self.flush_scheduled = False
         self.lost: Exception | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.barrier: asyncio.Future[Any] | None = None  # the WAIT of this iteration's writes
+        self.barrier_args: tuple[int, int] = (0, 0)
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -106,11 +135,15 @@ class _Connection(asyncio.Protocol):
             fut = self.pending.popleft()
             if not fut.done():
                 fut.set_exception(self.lost)
+        if self.barrier is not None:  # requested, not yet written
+            if not self.barrier.done():
+                self.barrier.set_exception(self.lost)
+            self.barrier = None
 
     # commands
     def send(self, payload: bytes) -> asyncio.Future[Any]:
         if self.transport is None or self.transport.is_closing():
-            raise self.lost or RedisConnectionError("not connected")
+            raise NotSent(str(self.lost or "not connected"))
         if len(self.pending) >= PENDING_MAX:
             raise RedisConnectionError("too many replies pending on one connection")
         loop = asyncio.get_running_loop()
@@ -122,8 +155,28 @@ class _Connection(asyncio.Protocol):
             loop.call_soon(self._flush)
         return fut
 
+    def wait_replicas(self, replicas: int, timeout_ms: int) -> asyncio.Future[Any]:
+        """The reply of a ``WAIT replicas timeout_ms`` sent after every command queued
+        on this connection in this event-loop iteration (one WAIT for all of them).
+        Await it through :func:`asyncio.shield`: it is shared."""
+        if self.transport is None or self.transport.is_closing():
+            raise NotSent(str(self.lost or "not connected"))
+        if self.barrier is None:
+            loop = asyncio.get_running_loop()
+            self.barrier = loop.create_future()
+            self.barrier.add_done_callback(_retrieve)
+            self.barrier_args = (replicas, timeout_ms)
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                loop.call_soon(self._flush)
+        return self.barrier
+
     def _flush(self) -> None:
         self.flush_scheduled = False
+        if self.barrier is not None and self.transport is not None:
+            self.out.append(_encode(["WAIT", *self.barrier_args]))
+            self.pending.append(self.barrier)
+            self.barrier = None
         if self.out and self.transport is not None:
             self.transport.write(b"".join(self.out))
         self.out.clear()
@@ -162,8 +215,7 @@ class _Node:
                     lambda: _Connection(self.host, self.port), self.host, self.port
                 )
         except (OSError, TimeoutError) as e:
-            raise RedisConnectionError(f"cannot connect to redis {self.host}:{self.port}: {e}"
-                                       ) from None
+            raise NotSent(f"cannot connect to redis {self.host}:{self.port}: {e}") from None
         if self.password:
             await proto.send(_encode(["AUTH", self.password]))
         if self.db:
@@ -174,6 +226,15 @@ class _Node:
     async def execute(self, payload: bytes) -> Any:
         conn = await self.connection()
         return await conn.send(payload)
+
+    async def execute_acked(self, payload: bytes, replicas: int, timeout_ms: int
+                            ) -> tuple[Any, int]:
+        """The reply, and how many replicas acknowledged it (``WAIT``)."""
+        conn = await self.connection()
+        reply = conn.send(payload)
+        barrier = conn.wait_replicas(replicas, timeout_ms)
+        result = await reply
+        return result, int(await asyncio.shield(barrier))
 
     async def close(self) -> None:
         if self._connecting is not None:
@@ -199,15 +260,18 @@ class FastRedis:
         u = urlparse(url)
         self.cluster = cluster
         db = int((u.path or "/0").lstrip("/") or 0)
-        self._seed = _Node(u.hostname or "127.0.0.1", u.port or 6379, 0 if cluster else db,
-                           u.password)
+        self._db = 0 if cluster else db
+        self._seed = _Node(u.hostname or "127.0.0.1", u.port or 6379, self._db, u.password)
         self._password = u.password
         self._nodes: dict[tuple[str, int], _Node] = {(self._seed.host, self._seed.port): self._seed}
+        self._probes: dict[tuple[str, int], _Node] = {}  # health and slot-map connections
         self._slots: list[_Node] | None = None  # slot -> node (cluster)
         self._refreshing: asyncio.Future[None] | None = None
+        self._refreshed_at = -1e9
+        self._last_good: tuple[str, int] | None = None  # the node that answered CLUSTER SLOTS
 
     async def close(self) -> None:
-        for node in list(self._nodes.values()):
+        for node in [*self._nodes.values(), *self._probes.values()]:
             await node.close()
 
     # --- routing (cluster) ------------------------------------------------------
@@ -217,30 +281,58 @@ class FastRedis:
             node = self._nodes[(host, port)] = _Node(host, port, 0, self._password)
         return node
 
+    def _probe_node(self, host: str, port: int) -> _Node:
+        node = self._probes.get((host, port))
+        if node is None:
+            node = self._probes[(host, port)] = _Node(host, port, self._db, self._password)
+        return node
+
     async def _refresh_slots(self) -> None:
         if self._refreshing is None:
             self._refreshing = asyncio.ensure_future(self._load_slots())
+            self._refreshing.add_done_callback(_retrieve)
         try:
             await asyncio.shield(self._refreshing)
         finally:
             if self._refreshing is not None and self._refreshing.done():
                 self._refreshing = None
 
+    async def _refresh_after_error(self) -> None:
+        """A node did not answer: re-read the slot map (at most every 100 ms), so a
+        promoted replica is found; errors leave the map as it was."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._refreshed_at < REFRESH_MIN_INTERVAL_S:
+            return
+        self._refreshed_at = loop.time()
+        with contextlib.suppress(RedisConnectionError, ResponseError):
+            await self._refresh_slots()
+
     async def _load_slots(self) -> None:
+        """The slot map from the first node that answers ``CLUSTER SLOTS`` (the last one
+        that did first), asked on the probe connections, which never queue behind
+        claims."""
+        self._refreshed_at = asyncio.get_running_loop().time()
         last: Exception | None = None
-        for node in [self._seed, *self._nodes.values()]:
+        addresses = list(dict.fromkeys([
+            *([self._last_good] if self._last_good else []),
+            *self._nodes, *self._probes,
+        ]))
+        for address in addresses:
+            asker = self._probe_node(*address)
             try:
-                ranges = await node.execute(_encode(["CLUSTER", "SLOTS"]))
-            except (RedisConnectionError, ResponseError) as e:
+                async with asyncio.timeout(SLOTS_TIMEOUT_S):
+                    ranges = await asker.execute(_encode(["CLUSTER", "SLOTS"]))
+            except (RedisConnectionError, ResponseError, TimeoutError) as e:
                 last = e
                 continue
             table: list[_Node] = [self._seed] * 16384
             for entry in ranges:
                 start, end, master = int(entry[0]), int(entry[1]), entry[2]
-                owner = self._node(master[0].decode() or node.host, int(master[1]))
+                owner = self._node(master[0].decode() or asker.host, int(master[1]))
                 for s in range(start, end + 1):
                     table[s] = owner
             self._slots = table
+            self._last_good = address
             return
         raise RedisConnectionError(f"no cluster node answered CLUSTER SLOTS: {last}")
 
@@ -255,11 +347,38 @@ class FastRedis:
     # --- commands ---------------------------------------------------------------
     async def execute(self, args: Sequence[Any], *, key: str | bytes | None = None) -> Any:
         """Send one command to the node of ``key`` (any node when None)."""
-        payload = _encode(args)
+        reply, _acks = await self._execute(_encode(args), key, None)
+        return reply
+
+    async def execute_acked(self, args: Sequence[Any], *, key: str | bytes, replicas: int,
+                            timeout_ms: int) -> tuple[Any, int]:
+        """Send one write to the node of ``key`` and ``WAIT`` for ``replicas``: the reply
+        and the number of replicas that acknowledged it within ``timeout_ms``."""
+        reply, acks = await self._execute(_encode(args), key, (replicas, timeout_ms))
+        assert acks is not None
+        return reply, acks
+
+    async def _send(self, node: _Node, payload: bytes, wait: tuple[int, int] | None
+                    ) -> tuple[Any, int | None]:
+        if wait is None:
+            return await node.execute(payload), None
+        return await node.execute_acked(payload, *wait)
+
+    async def _execute(self, payload: bytes, key: str | bytes | None,
+                       wait: tuple[int, int] | None) -> tuple[Any, int | None]:
         node = await self._route(key) if key is not None else self._seed
         for _ in range(REDIRECTS_MAX + 1):
             try:
-                return await node.execute(payload)
+                return await self._send(node, payload, wait)
+            except RedisConnectionError as e:
+                if not self.cluster or key is None:
+                    raise
+                await self._refresh_after_error()
+                owner = await self._route(key)
+                if isinstance(e, NotSent) and owner is not node:
+                    node = owner  # never sent: the new owner gets it
+                    continue
+                raise
             except ResponseError as e:
                 message = str(e)
                 if message.startswith("MOVED "):
@@ -273,22 +392,66 @@ class FastRedis:
                     conn = await target.connection()
                     asking = conn.send(_encode(["ASKING"]))
                     reply = conn.send(payload)
+                    barrier = conn.wait_replicas(*wait) if wait is not None else None
                     await asking
-                    return await reply
+                    result = await reply
+                    if barrier is None:
+                        return result, None
+                    return result, int(await asyncio.shield(barrier))
                 raise
         raise RedisConnectionError("too many cluster redirections")
 
     async def evalsha(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        cmd = ["EVALSHA", script.sha, len(keys), *keys, *args]
+        reply, _acks = await self._evalsha(script, keys, args, None)
+        return reply
+
+    async def evalsha_acked(self, script: Script, keys: Sequence[str], args: Sequence[Any], *,
+                            replicas: int, timeout_ms: int) -> tuple[Any, int]:
+        """A script that writes, then ``WAIT`` (see :meth:`execute_acked`)."""
+        reply, acks = await self._evalsha(script, keys, args, (replicas, timeout_ms))
+        assert acks is not None
+        return reply, acks
+
+    async def _evalsha(self, script: Script, keys: Sequence[str], args: Sequence[Any],
+                       wait: tuple[int, int] | None) -> tuple[Any, int | None]:
+        payload = _encode(["EVALSHA", script.sha, len(keys), *keys, *args])
         try:
-            return await self.execute(cmd, key=keys[0])
+            return await self._execute(payload, keys[0], wait)
         except ResponseError as e:
             if not str(e).startswith("NOSCRIPT"):
                 raise
         await self.execute(["SCRIPT", "LOAD", script.text], key=keys[0])
-        return await self.execute(cmd, key=keys[0])
+        return await self._execute(payload, keys[0], wait)
 
     async def hgetall(self, key: str) -> dict[bytes, bytes]:
         flat = await self.execute(["HGETALL", key], key=key)
         it = iter(flat)
         return dict(zip(it, it, strict=True))
+
+    # --- health -----------------------------------------------------------------
+    async def probe(self, timeout_s: float) -> dict[str, bool]:
+        """Every node the claim path sends to (``host:port``), and whether it answered
+        PING within ``timeout_s``. For a cluster the slot map
+        is re-read first (from any node that answers), so a promoted replica counts
+        and a dead master that still owns slots does not go unnoticed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        if self.cluster:
+            with contextlib.suppress(RedisConnectionError, ResponseError, TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self._refresh_slots()
+            owners = list(dict.fromkeys(self._slots)) if self._slots else [self._seed]
+        else:
+            owners = [self._seed]
+
+        async def ping(node: _Node) -> bool:
+            try:
+                async with asyncio.timeout(max(deadline - loop.time(), 0.001)):
+                    reply = await self._probe_node(node.host, node.port).execute(
+                        _encode(["PING"]))
+            except (RedisConnectionError, ResponseError, TimeoutError):
+                return False
+            return reply in (b"PONG", "PONG")
+
+        answers = await asyncio.gather(*(ping(node) for node in owners))
+        return {f"{n.host}:{n.port}": ok for n, ok in zip(owners, answers, strict=True)}

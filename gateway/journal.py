@@ -231,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
 async def _export_from(url: str, args: argparse.Namespace, out: IO[str]) -> int:
     store = Store.from_url(url, cluster=args.redis_cluster)
     try:
+        if args.redis_cluster:
+            # Learn the slot map once, before the partitions are read concurrently:
+            # redis-py's cluster client, initialised lazily by many commands at once,
+            # hands some of them a connection that is not connected yet.
+            await store.client.initialize()
         return await export(store, out, args.start, args.end, fmt=args.format,
                             institution=args.institution)
     finally:

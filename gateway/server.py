@@ -24,7 +24,7 @@ from gateway.reference import Reference
 from gateway.reflection import enable_server_reflection
 from gateway.security import safe_deserializer
 from gateway.service import ClaimGatewayService
-from gateway.store import Store
+from gateway.store import ReplicaAck, Store
 from gateway.wire import serializer
 
 log = logging.getLogger("claimgate")
@@ -74,6 +74,9 @@ def _bind(server: grpc.aio.Server, config: Config) -> int:
 
 STORE_PROBE_INTERVAL_S = 0.25
 STORE_PROBE_TIMEOUT_S = 0.25
+# NOT_SERVING only after the store has failed this long: one slow probe (a busy
+# machine, a fork for a rewrite) must not turn every call away.
+STORE_DOWN_AFTER_S = 1.0
 REFERENCE_POLL_S = 1.0  # how soon a new policy, catalogue or institution list is seen
 
 
@@ -127,31 +130,52 @@ async def reload_reference(service: ClaimGatewayService) -> bool:
 
 
 async def _monitor_store(service: ClaimGatewayService, health: HealthServicer) -> None:
-    """Health follows Redis: NOT_SERVING while it does not answer, SERVING once it does.
-    Requests meanwhile fail fast with UNAVAILABLE; no restart is needed either way.
-    It also notices new reference data (``ref:generation``) and reloads it."""
-    up: bool | None = None
+    """Health follows what the claim path can reach: every Redis node it sends to
+    (for a cluster, the master of every slot, from a slot map re-read at each probe,
+    so a promoted replica is picked up without traffic).
+
+    SERVING once every node answers; NOT_SERVING once some node has failed to
+    answer for ``STORE_DOWN_AFTER_S`` (a single slow probe changes nothing). While
+    no node at all answers, calls are refused at once with UNAVAILABLE; while only
+    some do (a dead master before its replica is promoted), calls for the others
+    are served and calls for the missing slots fail fast with UNAVAILABLE. No
+    restart is needed either way. The monitor also notices new reference data
+    (``ref:generation``) and reloads it."""
+    serving: bool | None = None  # as reported; None before the first probe
+    failing_since: float | None = None
     generation: int | None = None
     next_reference_check = 0.0
     loop = asyncio.get_running_loop()
     while True:
+        started = loop.time()
         try:
-            ok = bool(await asyncio.wait_for(service.store.ping(), STORE_PROBE_TIMEOUT_S))
+            nodes = await asyncio.wait_for(service.store.reachability(STORE_PROBE_TIMEOUT_S),
+                                           2 * STORE_PROBE_TIMEOUT_S)
         except Exception:  # any failure to answer counts as down
-            ok = False
-        if ok != up:
-            up = ok
-            service.store_up = ok
-            metrics.REDIS_UP.set(1 if ok else 0)
+            nodes = {}
+        ok = bool(nodes) and all(nodes.values())
+        if ok:
+            failing_since = None
+        elif failing_since is None:
+            failing_since = started
+        now_serving = ok or (serving is True and failing_since is not None
+                             and loop.time() - failing_since < STORE_DOWN_AFTER_S)
+        service.store_up = now_serving or any(nodes.values())
+        if now_serving != serving:
+            serving = now_serving
+            metrics.REDIS_UP.set(1 if now_serving else 0)
             status = (
                 health_pb2.HealthCheckResponse.SERVING
-                if ok
+                if now_serving
                 else health_pb2.HealthCheckResponse.NOT_SERVING
             )
             for name in ("", SERVICE_NAME):
                 await health.set(name, status)
-            log.log(logging.INFO if ok else logging.ERROR,
-                    "state store %s", "reachable: SERVING" if ok else "unreachable: NOT_SERVING")
+            if now_serving:
+                log.info("state store reachable: SERVING")
+            else:
+                down = sorted(a for a, up in nodes.items() if not up) or ["every node"]
+                log.error("state store unreachable (%s): NOT_SERVING", ", ".join(down))
         if ok and loop.time() >= next_reference_check:
             next_reference_check = loop.time() + REFERENCE_POLL_S
             try:
@@ -199,7 +223,9 @@ def add_claim_gateway(service: ClaimGatewayService, server: grpc.aio.Server) -> 
 
 async def start_server(config: Config) -> RunningServer:
     """Load reference data, warm the kernels, bind, and report SERVING."""
-    store = Store.from_url(config.redis_url, cluster=config.redis_cluster)
+    store = Store.from_url(config.redis_url, cluster=config.redis_cluster,
+                           replica_ack=ReplicaAck(config.replica_ack,
+                                                  config.replica_ack_timeout_ms))
     try:
         await store.wait_ready()
     except BaseException:

@@ -1116,12 +1116,15 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         for p in range(PARTITIONS):
             budget_mod.check("the export")
             entries = await self.store.journal_entries(p, start_ms, end_ms)
+            if entries:  # replica acknowledgement: once per partition, not per record
+                await self.store.replicated(p)
             for _eid, fields in entries:
                 if fields.get("type") != b"SETTLE" or fields.get("inst") != inst:
                     continue
                 if not first_day <= int(fields.get("sday", b"-1")) <= last_day:
                     continue
-                record = await self.store.settlement_record(fields["setl"].decode())
+                record = await self.store.settlement_record(fields["setl"].decode(),
+                                                            confirm=False)
                 if record is not None:
                     yield _settlement_from_record(record)
 

@@ -16,6 +16,8 @@ Redis Cluster):
                                     belongs to the institution that sent it)
     setl:{pNNNN}:<setl_id>    hash  the settlement record (response bytes, index fields)
     jrnl:{pNNNN}              stream the partition's journal
+    ack:{pNNNN}               int   a counter written before WAIT when a settlement is read
+                                    back with replica acknowledgement on (see ReplicaAck)
 
 Reference data (read at start-up and on reload, never on the claim path):
 ``ref:policy`` (hash: version, text), ``ref:policy:versions`` (hash: version ->
@@ -382,19 +384,51 @@ def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in zip(it, it, strict=True)}
 
 
-class _ScriptCall:
-    """One Lua script of ``gateway/scripts``, called by SHA1 over the fast client."""
+@dataclass(frozen=True, slots=True)
+class ReplicaAck:
+    """Durability across failover: a write is acknowledged to the client only once
+    ``replicas`` replicas hold it (``WAIT``), or it fails with :class:`NotReplicated`
+    after ``timeout_ms``. 0 replicas: acknowledged once the master has it."""
 
-    def __init__(self, fast: FastRedis, name: str) -> None:
+    replicas: int = 0
+    timeout_ms: int = 200
+
+
+class _ScriptCall:
+    """One Lua script of ``gateway/scripts``, called by SHA1 over the fast client.
+    A script that writes (``ack`` given) waits for the replicas ``ack`` asks for."""
+
+    def __init__(self, fast: FastRedis, name: str, ack: ReplicaAck | None = None) -> None:
         self.fast = fast
         self.script = Script(_script(name))
+        self.ack = ack
 
     def __call__(self, *, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return self.fast.evalsha(self.script, keys, args)
+        if self.ack is None or not self.ack.replicas:
+            return self.fast.evalsha(self.script, keys, args)
+        return self._acked(self.ack, keys, args)
+
+    async def _acked(self, ack: ReplicaAck, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        out, acks = await self.fast.evalsha_acked(self.script, keys, args,
+                                                  replicas=ack.replicas, timeout_ms=ack.timeout_ms)
+        if acks < ack.replicas:
+            raise NotReplicated(acks, ack)
+        return out
 
 
 class StoreTimeout(Exception):
     """Redis did not answer within the time left for the request."""
+
+
+class NotReplicated(StoreTimeout):
+    """The master answered but fewer replicas than required confirmed the write in time.
+    The write may have happened: the client gets UNAVAILABLE and a retry with the same
+    request id answers from the record (once it is replicated) or commits afresh (when
+    a failover lost it, unacknowledged)."""
+
+    def __init__(self, acks: int, ack: ReplicaAck) -> None:
+        super().__init__(f"redis write confirmed by {acks} of {ack.replicas} replicas "
+                         f"within {ack.timeout_ms} ms")
 
 
 OP_TIMEOUT_S = 1.0  # any single Redis call, whatever the request's budget
@@ -422,21 +456,24 @@ def _script(name: str) -> str:
 class Store:
     """Async access to the gateway's Redis, standalone or cluster."""
 
-    def __init__(self, client: aioredis.Redis | RedisCluster, fast: FastRedis) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster, fast: FastRedis,
+                 replica_ack: ReplicaAck | None = None) -> None:
         # redis-py's annotations mix its sync and async return types; the calls
         # below are all awaited, and what they return is checked where it is used.
         self.client: Any = client  # reference data, loading, reconciliation, journal
         self.fast = fast  # the claim path: every script and the record reads
+        self.replica_ack = ack = replica_ack or ReplicaAck()
         self._read = _ScriptCall(fast, "read_member.lua")
-        self._commit = _ScriptCall(fast, "commit_settlement.lua")
-        self._reverse = _ScriptCall(fast, "reverse_settlement.lua")
-        self._tombstone = _ScriptCall(fast, "tombstone.lua")
-        self._admit = _ScriptCall(fast, "admit.lua")
-        self._discharge = _ScriptCall(fast, "discharge.lua")
-        self._upload = _ScriptCall(fast, "upload_lines.lua")
+        self._commit = _ScriptCall(fast, "commit_settlement.lua", ack)
+        self._reverse = _ScriptCall(fast, "reverse_settlement.lua", ack)
+        self._tombstone = _ScriptCall(fast, "tombstone.lua", ack)
+        self._admit = _ScriptCall(fast, "admit.lua", ack)
+        self._discharge = _ScriptCall(fast, "discharge.lua", ack)
+        self._upload = _ScriptCall(fast, "upload_lines.lua", ack)
 
     @classmethod
-    def from_url(cls, url: str, *, cluster: bool = False, **kwargs: Any) -> Store:
+    def from_url(cls, url: str, *, cluster: bool = False, replica_ack: ReplicaAck | None = None,
+                 **kwargs: Any) -> Store:
         """A client that fails fast: no retries with back-off inside redis-py (the
         gateway answers UNAVAILABLE and the client retries with the same request id).
 
@@ -447,9 +484,9 @@ class Store:
         kwargs.setdefault("socket_connect_timeout", 2.0)
         fast = FastRedis(url, cluster=cluster)
         if cluster:
-            return cls(RedisCluster.from_url(url, **kwargs), fast)
+            return cls(RedisCluster.from_url(url, **kwargs), fast, replica_ack)
         kwargs.setdefault("retry", Retry(NoBackoff(), 0))
-        return cls(aioredis.Redis.from_url(url, **kwargs), fast)
+        return cls(aioredis.Redis.from_url(url, **kwargs), fast, replica_ack)
 
     async def _bounded(self, op: str, aw: Any) -> Any:
         """Await one Redis call within what is left of the request's budget."""
@@ -490,6 +527,12 @@ class Store:
         raise redis.exceptions.ConnectionError(
             f"redis not ready after {timeout_s:.0f} s: {last}"
         )
+
+    async def reachability(self, timeout_s: float) -> dict[str, bool]:
+        """Each Redis node the claim path sends to, and whether it answers (on
+        connections of their own: a PING queued behind writes that Redis is holding
+        would say "down" when Redis is up)."""
+        return await self.fast.probe(timeout_s)
 
     async def ping(self) -> bool:
         """Reachability, on its own connection: a PING queued behind writes that Redis
@@ -873,12 +916,31 @@ class Store:
         raw = await self._bounded("idempotency", self.fast.hgetall(key))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
-    async def settlement_record(self, settlement_id: str) -> dict[str, bytes] | None:
+    async def settlement_record(self, settlement_id: str, *, confirm: bool = True
+                                ) -> dict[str, bytes] | None:
+        """The record; with replica acknowledgement on, only once the replicas hold it
+        (``confirm=False``: the caller has called :meth:`replicated` for its partition)."""
         p = partition_of_settlement(settlement_id)
         if p is None:
             return None
         raw = await self._bounded("record", self.fast.hgetall(f"setl:{tag(p)}:{settlement_id}"))
+        if raw and confirm and self.replica_ack.replicas:
+            await self._bounded("replica_ack", self.replicated(p))
         return {k.decode(): v for k, v in raw.items()} if raw else None
+
+    async def replicated(self, partition: int) -> None:
+        """Before a settlement read back (a replay, GetSettlement) is shown to a client:
+        the replicas hold everything the partition's master has written so far. ``WAIT``
+        counts the writes of its own connection, so it follows a small write of its own
+        (``ack:{pNNNN}``), which the master replicates after every write before it."""
+        ack = self.replica_ack
+        if not ack.replicas:
+            return
+        key = f"ack:{tag(partition)}"
+        _n, acks = await self.fast.execute_acked(["INCR", key], key=key, replicas=ack.replicas,
+                                                 timeout_ms=ack.timeout_ms)
+        if acks < ack.replicas:
+            raise NotReplicated(acks, ack)
 
 
 def _pairs_dict(raw: Mapping[bytes, bytes]) -> dict[str, bytes]:

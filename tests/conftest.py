@@ -1,4 +1,5 @@
-"""Shared fixtures: a real private redis-server and a real 3-master Redis Cluster.
+"""Shared fixtures: a real private redis-server and a real Redis Cluster (3 masters, a
+replica each).
 
 Tests talk to real Redis on loopback, never to a mock. The servers are started
 once per test session (in a temporary directory) and stopped at its end.
@@ -17,7 +18,8 @@ from gateway.redis_server import RedisCluster, RedisServer
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "cluster: the test needs the 3-master Redis Cluster (redis_cluster fixture)"
+        "markers", "cluster: the test needs a Redis Cluster (3 masters with a replica each: "
+        "the redis_cluster fixture, or a cluster of its own)"
     )
 
 
@@ -44,7 +46,8 @@ def redis_url(redis_server: RedisServer) -> str:
 # --- Redis: cluster -------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    """A 3-master Redis Cluster (no replicas) for the whole session, in state ok."""
-    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"), masters=3)
+    """A 3-master Redis Cluster with a replica per master for the whole session, in state
+    ok. (Tests that kill nodes start a cluster of their own.)"""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"), masters=3, replicas=1)
     with cluster:
         yield cluster

@@ -141,12 +141,15 @@ def test_rejects_unknown_appendfsync(tmp_path: Path) -> None:
 
 @pytest.mark.cluster
 def test_cluster_is_ok_and_serves_keys(redis_cluster: RedisCluster) -> None:
-    assert len(redis_cluster.startup_nodes) == 3
-    for index in range(3):
+    assert len(redis_cluster.startup_nodes) == 6
+    for index in range(6):
         info = redis_cluster.cluster_info(index)
         assert info["cluster_state"] == "ok"
-        assert info["cluster_known_nodes"] == "3"
-        assert info["cluster_size"] == "3"
+        assert info["cluster_known_nodes"] == "6"
+        assert info["cluster_size"] == "3"  # masters serving slots
+    for master in range(3):  # a replica per master, each a different node
+        assert len(redis_cluster.replicas_of(master)) == 1
+    assert {redis_cluster.replicas_of(m)[0] for m in range(3)} == {3, 4, 5}
 
     client = ClusterClient(
         startup_nodes=[ClusterNode(host, port) for host, port in redis_cluster.startup_nodes]

@@ -1,7 +1,7 @@
 """A real gateway per mode: every integration test runs against a standalone
-redis-server and against a real 3-master Redis Cluster (``-m cluster`` selects the
-latter), and the standalone uvloop gateway both in plain text and under mutual TLS
-(every call then goes over the certificate of the institution it names)."""
+redis-server and against a real Redis Cluster, 3 masters with a replica each (``-m cluster``
+selects the latter), and the standalone uvloop gateway both in plain text and under mutual
+TLS (every call then goes over the certificate of the institution it names)."""
 
 from __future__ import annotations
 
