@@ -141,9 +141,11 @@ RULES: tuple[Rule, ...] = (
     ("Redis socket I/O", _py(r"redis/[^ ]+"), ()),
     ("admission and budget", _py(r"gateway/service", r"(?:handler\.<locals>\.)?wrapped"), ()),
     ("handler glue", _py(r"gateway/service"), ()),
-    ("decode and validation", _native(r"PyUpb_\w*|upb_\w*|_upb_\w*"), ()),
 )
 FALLBACK_RULES: tuple[Rule, ...] = (
+    # protobuf outside the handler: gRPC decoding a request (field access inside the
+    # handler belongs to the code that reads the field)
+    ("decode and validation", _native(r"PyUpb_\w*|upb_\w*|_upb_\w*"), ()),
     ("gRPC in and out", r"cygrpc|\(grpc/|libgrpc", ()),
     ("event loop", r"\((?:uvloop|asyncio)/|\((?:loop|core|linux|loop-watcher|queue|handles|"
                    r"stream|tcp|timer|_asynciomodule)\.[ch](?::\d+)?\)|\buv__?\w+ \(", ()),
@@ -214,6 +216,8 @@ def stage_of_thread(name: str) -> str:
             return stage
     return OTHER
 
+
+MIN_SAMPLES = 20  # fewer active samples of a thread: it is given a stage by name
 
 _THREAD_FRAME = re.compile(r"^thread \((0x[0-9A-Fa-f]+|\d+)\)")
 
@@ -388,7 +392,7 @@ class Driver:
                     if resp.status != pb.REFUSED:
                         outcome += f" {len(resp.lines)} lines"
             except grpc.aio.AioRpcError as e:
-                outcome = e.code().name
+                outcome = f"error {e.code().name}"
             self.outcomes[outcome] += 1
             return outcome
 
@@ -434,7 +438,7 @@ def attribute(cpu_runs: list[dict[str, Any]], requests: int, pid: int,
         samples = Counter({k: v for k, v in prof.samples.get(tid, Counter()).items()
                            if k != WAITING})
         role = "event loop thread" if tid == pid else prof.names.get(tid, name)
-        if samples:
+        if sum(samples.values()) >= MIN_SAMPLES:
             total = sum(samples.values())
             for stage, k in samples.items():
                 stages[stage] += us * k / total
@@ -501,7 +505,7 @@ def measure(pid: int, target: str, members: Members, args: argparse.Namespace, o
 
     driver = loop.run_until_complete(make())
     try:
-        for method in METHODS:
+        for method in args.methods:
             loop.run_until_complete(driver.run(method, args.warmup, args.clients))
             driver.outcomes.clear()
             runs = []
@@ -516,6 +520,10 @@ def measure(pid: int, target: str, members: Members, args: argparse.Namespace, o
                     f"{d['total_s'] / wall:.0%} of a core)")
             outcomes = dict(driver.outcomes)
             driver.outcomes.clear()
+            failed = sum(n for k, n in outcomes.items() if k.startswith("error "))
+            if failed > 0.01 * sum(outcomes.values()):
+                say(f"WARNING: {label} {method}: {failed} of {sum(outcomes.values())} requests "
+                    "failed (see the outcomes): their CPU is in the figures")
             raw = out / f"{label}-{method}.pyspy.txt"
             with py_spy_record(pid, raw, args.rate):
                 loop.run_until_complete(driver.run(method, args.profile_requests, args.clients))
@@ -536,6 +544,10 @@ def measure(pid: int, target: str, members: Members, args: argparse.Namespace, o
                 "profile_samples": prof.total,
                 "profile_other_top": prof.unmatched.most_common(15),
                 "profile_raw": raw.name,
+                "pid": pid,
+                "requests": args.requests,
+                "cpu_runs": [{**r, "threads": {str(t): list(v) for t, v in r["threads"].items()}}
+                             for r in runs],
                 **attributed,
             }
     finally:
@@ -699,25 +711,64 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _methods(text: str) -> list[str]:
+    out = [m for m in text.split(",") if m]
+    unknown = [m for m in out if m not in METHODS]
+    if unknown or not out:
+        raise argparse.ArgumentTypeError(f"methods are {', '.join(METHODS)}")
+    return out
+
+
 def add_breakdown_parser(sub: Any) -> None:
     p = sub.add_parser("breakdown", help="CPU µs per request by stage (gateway and echo)")
     p.add_argument("--requests", type=int, default=10_000, help="requests per measured run")
     p.add_argument("--repeats", type=int, default=2, help="measured runs per method")
     p.add_argument("--profile-requests", type=int, default=0,
-                   help="requests of the py-spy run (default: --requests)")
+                   help="requests of the py-spy run (default: --requests, at most 5,000)")
     p.add_argument("--warmup", type=int, default=1_000, help="requests before measuring")
     p.add_argument("--clients", type=int, default=16, help="closed-loop clients")
-    p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    p.add_argument("--rate", type=int, default=100,
+                   help="py-spy samples per second (each sample pauses the server)")
     p.add_argument("--members", type=int, default=1_000, help="population (at least)")
     p.add_argument("--seed", type=int, default=20260101)
     p.add_argument("--server-cpus", default="0", help="taskset CPUs of the server")
     p.add_argument("--client-cpus", default="1", help="CPUs of this client and of redis")
+    p.add_argument("--methods", type=_methods, default=list(METHODS),
+                   help="comma-separated, default: " + ",".join(METHODS))
     p.add_argument("--no-echo", action="store_true", help="skip the echo server (the ceiling)")
+    p.add_argument("--from", dest="from_dir", type=Path, default=None, metavar="DIR",
+                   help="measure nothing: attribute the CPU runs and py-spy profiles kept in "
+                        "DIR again with the current stage table, and rewrite its reports")
     p.add_argument("--out", type=Path, default=Path("bench-out/breakdown"))
     p.set_defaults(fn=_main)
 
 
+def reattribute(out: Path) -> dict[str, Any]:
+    """The report of an earlier run, its stages computed again from its raw profiles."""
+    report: dict[str, Any] = json.loads((out / "breakdown.json").read_text())
+    report["stages"] = list(STAGES)
+    for target in report["targets"].values():
+        for r in target.values():
+            raw = out / r["profile_raw"]
+            prof = parse_raw(raw.read_text() if raw.exists() else "")
+            runs = [{**run, "threads": {int(t): (v[0], float(v[1]))
+                                        for t, v in run["threads"].items()}}
+                    for run in r["cpu_runs"]]
+            r.update(attribute(runs, r["requests"], r["pid"], prof))
+            r["profile_samples"] = prof.total
+            r["profile_other_top"] = prof.unmatched.most_common(15)
+    return report
+
+
 def _main(args: argparse.Namespace) -> int:
+    if args.from_dir is not None:
+        report = reattribute(args.from_dir)
+        (args.from_dir / "breakdown.json").write_text(
+            json.dumps(report, indent=1, ensure_ascii=False))
+        md = markdown(report)
+        (args.from_dir / "breakdown.md").write_text(md)
+        print(md)
+        return 0
     if args.profile_requests <= 0:
-        args.profile_requests = args.requests
+        args.profile_requests = min(args.requests, 5_000)
     return breakdown(args)
