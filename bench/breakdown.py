@@ -595,6 +595,7 @@ def breakdown(args: argparse.Namespace) -> int:
                  "requests": args.requests, "repeats": args.repeats,
                  "profile_requests": args.profile_requests, "clients": args.clients,
                  "py_spy_rate_hz": args.rate, "population": population,
+                 "load_average_at_start": os.getloadavg(),
                  "claim_lines": [list(x) for x in CLAIM_LINES],
                  "command": "python -m bench " + " ".join(getattr(args, "argv", []))},
         "stages": list(STAGES), "targets": {},
@@ -635,6 +636,7 @@ def breakdown(args: argparse.Namespace) -> int:
                 report["targets"]["gateway"] = measure(workers[0], target, Members(eligible), args,
                                                        out,
                                                        "gateway", say)
+    report["meta"]["load_average_at_end"] = os.getloadavg()
     (out / "breakdown.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     md = markdown(report)
     (out / "breakdown.md").write_text(md)
@@ -684,7 +686,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"{meta['when']}; server on CPU {meta['server_cpus']}, client and redis on CPU "
         f"{meta['client_cpus']}; {meta['repeats']} × {meta['requests']:,} requests per method "
         f"(closed loop, {meta['clients']} clients), then {meta['profile_requests']:,} under "
-        f"py-spy at {meta['py_spy_rate_hz']} Hz. Claim: "
+        f"py-spy at {meta['py_spy_rate_hz']} Hz; load average "
+        + " → ".join(f"{la[0]:.1f}" for la in (meta.get("load_average_at_start"),
+                                               meta.get("load_average_at_end")) if la)
+        + ". Claim: "
         + ", ".join(f"{c} ×{q}" for c, _, q in meta["claim_lines"]) + ".",
         "",
         f"`{meta['command']}`",
