@@ -15,17 +15,21 @@ The method:
    --workers 1``, its in-flight bounds above the client count so nothing is shed;
    the measured process is the worker the supervisor forks);
 3. for each method: a warm-up, then ``--repeats`` closed-loop runs of exactly
-   ``--requests`` requests from this process (pinned to the client CPU). Around
-   each run the worker's CPU time (utime + stime of ``/proc/PID/stat``: every
-   thread, gRPC's own included) is read, so CPU µs per request does not depend on
-   how busy the shared machine is;
-4. one more run of the same requests under ``py-spy record --native --threads
-   --format raw``: each sample's stack is given a stage by :data:`RULES`, an
-   ordered table of frame patterns (the first rule whose patterns all match some
-   frame of the stack wins; a stack no rule matches is "other", reported with its
-   top frames, never hidden). A thread's CPU time is split over the stages in the
-   proportions of its samples; threads py-spy cannot see (gRPC's C-core threads)
-   are given a stage by name (:data:`THREAD_RULES`).
+   ``--requests`` requests from this process (pinned to the client CPU), against the
+   gateway and the echo server in turn (gateway, echo, gateway, echo: both see the
+   same machine). Around each run the server's CPU time (utime + stime of
+   ``/proc/PID/stat``: every thread, gRPC's own included) is read, so CPU µs per
+   request depends little on how busy the shared machine is;
+4. one more run per server under ``py-spy record --native --threads --format raw``
+   (``--profile-requests``, at most 5,000 by default). Each sample's stack is read from
+   the innermost frame outwards and the first frame that :data:`RULES` knows gives its
+   stage (protobuf, numpy or the Redis client under ``commit_settlement`` count as the
+   commit, and so on); gRPC and the event loop (:data:`FALLBACK_RULES`) only decide for
+   stacks without a known frame; project code that no rule knows is "other",
+   reported with its top frames, never hidden. Samples of a blocked thread (epoll, a
+   condition variable, the GIL) are left out. A thread's CPU time is split over the
+   stages in the proportions of its samples; threads py-spy cannot see (gRPC's C-core
+   threads) are given a stage by name (:data:`THREAD_RULES`).
 
 The profiled run only gives proportions; the CPU per request comes from the
 unprofiled runs (py-spy ``--native`` pauses the process to sample it). Output in
@@ -89,6 +93,8 @@ def _native(functions: str) -> str:
 
 
 Rule = tuple[str, str, tuple[str, ...]]  # (stage, pattern of the frame, patterns of others)
+ENCODE = (r"\w*(?:SerializeToString|SerializePartialToString|upb_Encode|_upb_Encoder)\w*|"
+          r"encode_message")  # protobuf serialization
 
 # A sample's stack is read from the innermost frame outwards; the first frame that a
 # rule's pattern matches gives the stage (on one frame the rules are tried in order). A
@@ -103,8 +109,7 @@ RULES: tuple[Rule, ...] = (
     ("access log", _py(r"gateway/accesslog"), ()),
     ("metrics", _py(r"gateway/metrics"), ()),
     ("metrics", _py(r"prometheus_client/[^ ]+"), ()),
-    ("commit arguments", _native(r"\w*[Ss]erialize\w*|\w*upb_Encode\w*|encode_message"),
-     (_py(r"gateway/settlement", r"request_hash"),)),
+    ("commit arguments", _native(ENCODE), (_py(r"gateway/settlement", r"request_hash"),)),
     ("commit arguments", _py(r"gateway/settlement", r"commit_plan|request_hash"), ()),
     ("commit arguments", _py(r"gateway/store", r"new_settlement_id|_unique_hex"), ()),
     ("commit arguments", _py(r"gateway/service", r"_stamp|_now|_clearing_day"), ()),
@@ -128,12 +133,10 @@ RULES: tuple[Rule, ...] = (
     ("response building", _py(r"rules_compiled/model", r"note_names"), ()),
     ("decode and validation", _py(r"gateway/validate"), ()),
     ("decode and validation", _py(r"gateway/security"), ()),
-    ("decode and validation", _native(r"\w*(?:FromString|MergeFromString|ParseFromString|"
-                                      r"upb_Decode|_upb_Decoder)\w*"), ()),
     ("admission and budget", _py(r"gateway/(?:admission|budget|memberlock)"), ()),
     ("response building", _py(r"gateway/wire"), ()),
-    ("response building", _native(r"\w*(?:SerializeToString|SerializePartialToString|"
-                                  r"upb_Encode)\w*|encode_message"), ()),
+    # The response serialized by the handler (a Settle's bytes are stored and sent).
+    ("response building", _native(ENCODE), (r"\((?:gateway|bench)/",)),
     ("response building", _py(r"gateway/service", r"_adjudicate|CheckEligibility"), ()),
     ("response building", _py(r"bench/echo_server"), ()),  # the ceiling's canned answers
     ("metrics", _py(r"gateway/service", r"_record"), ()),
@@ -143,8 +146,9 @@ RULES: tuple[Rule, ...] = (
     ("handler glue", _py(r"gateway/service"), ()),
 )
 FALLBACK_RULES: tuple[Rule, ...] = (
-    # protobuf outside the handler: gRPC decoding a request (field access inside the
-    # handler belongs to the code that reads the field)
+    # protobuf outside any project frame: gRPC serializing a response, decoding a request
+    # (protobuf under a project frame belongs to that frame's stage)
+    ("response building", _native(ENCODE), ()),
     ("decode and validation", _native(r"PyUpb_\w*|upb_\w*|_upb_\w*"), ()),
     ("gRPC in and out", r"cygrpc|\(grpc/|libgrpc", ()),
     ("event loop", r"\((?:uvloop|asyncio)/|\((?:loop|core|linux|loop-watcher|queue|handles|"
@@ -423,11 +427,12 @@ def attribute(cpu_runs: list[dict[str, Any]], requests: int, pid: int,
     per_thread: dict[int, tuple[str, float]] = {}
     exited = 0.0
     for run in cpu_runs:
-        live = 0.0
+        live = sum(s for _, s in run["threads"].values())
+        # Each thread's ticks are rounded down apart: their sum can pass the process's.
+        scale = run["total_s"] / live if live > run["total_s"] > 0 else 1.0
         for tid, (name, s) in run["threads"].items():
             old = per_thread.get(tid, (name, 0.0))[1]
-            per_thread[tid] = (name, old + s / n)
-            live += s
+            per_thread[tid] = (name, old + s * scale / n)
         exited += max(0.0, run["total_s"] - live) / n
     stages: dict[str, float] = dict.fromkeys(STAGES, 0.0)
     threads_out = []
@@ -493,65 +498,83 @@ def py_spy_record(pid: int, out: Path, rate: int) -> Iterator[subprocess.Popen[b
         log.close()
 
 
-def measure(pid: int, target: str, members: Members, args: argparse.Namespace, out: Path,
-            label: str, say: Callable[[str], None]) -> dict[str, Any]:
-    """Every method against one server process: CPU runs, then a profiled run."""
-    results: dict[str, Any] = {}
+@dataclass
+class Server:
+    label: str  # "gateway" or "echo"
+    pid: int  # the process measured
+    target: str
+    members: Members
+
+
+def measure(servers: list[Server], args: argparse.Namespace, out: Path,
+            say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """Every method against every server. The servers' runs alternate (gateway, echo,
+    gateway, echo, ...) so that both see the same machine; then one profiled run each."""
+    results: dict[str, dict[str, Any]] = {s.label: {} for s in servers}
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # grpc.aio binds its channels to the current loop
+    tag = time.strftime("%H%M%S")
 
-    async def make() -> Driver:
-        return Driver(target, members, run_tag=time.strftime("%H%M%S") + label[:1].upper())
+    async def make(s: Server) -> Driver:
+        return Driver(s.target, s.members, run_tag=tag + s.label[:1].upper())
 
-    driver = loop.run_until_complete(make())
+    drivers = [loop.run_until_complete(make(s)) for s in servers]
     try:
         for method in args.methods:
-            loop.run_until_complete(driver.run(method, args.warmup, args.clients))
-            driver.outcomes.clear()
-            runs = []
+            runs: dict[str, list[dict[str, Any]]] = {s.label: [] for s in servers}
+            for d in drivers:
+                loop.run_until_complete(d.run(method, args.warmup, args.clients))
+                d.outcomes.clear()
             for r in range(args.repeats):
-                a = cpu_snapshot(pid)
-                wall = loop.run_until_complete(driver.run(method, args.requests, args.clients))
-                d = cpu_delta(a, cpu_snapshot(pid))
-                d["wall_s"] = wall
-                runs.append(d)
-                say(f"{label} {method} run {r + 1}: {d['total_s'] * 1e6 / args.requests:.0f} "
-                    f"µs CPU/request ({args.requests / wall:.0f}/s, server CPU "
-                    f"{d['total_s'] / wall:.0%} of a core)")
-            outcomes = dict(driver.outcomes)
-            driver.outcomes.clear()
-            failed = sum(n for k, n in outcomes.items() if k.startswith("error "))
-            if failed > 0.01 * sum(outcomes.values()):
-                say(f"WARNING: {label} {method}: {failed} of {sum(outcomes.values())} requests "
-                    "failed (see the outcomes): their CPU is in the figures")
-            raw = out / f"{label}-{method}.pyspy.txt"
-            with py_spy_record(pid, raw, args.rate):
-                loop.run_until_complete(driver.run(method, args.profile_requests, args.clients))
-            prof = parse_raw(raw.read_text() if raw.exists() else "")
-            say(f"{label} {method} profile: {prof.total} samples")
-            attributed = attribute(runs, args.requests, pid, prof)
-            per_req = [r["total_s"] * 1e6 / args.requests for r in runs]
-            results[method] = {
-                "cpu_us_per_request": round(sum(per_req) / len(per_req), 1),
-                "cpu_us_per_request_runs": [round(x, 1) for x in per_req],
-                "user_us_per_request": round(
-                    sum(r["utime_s"] for r in runs) * 1e6 / args.requests / len(runs), 1),
-                "system_us_per_request": round(
-                    sum(r["stime_s"] for r in runs) * 1e6 / args.requests / len(runs), 1),
-                "requests_per_s_runs": [round(args.requests / r["wall_s"]) for r in runs],
-                "server_cpu_share_runs": [round(r["total_s"] / r["wall_s"], 2) for r in runs],
-                "outcomes": outcomes,
-                "profile_samples": prof.total,
-                "profile_other_top": prof.unmatched.most_common(15),
-                "profile_raw": raw.name,
-                "pid": pid,
-                "requests": args.requests,
-                "cpu_runs": [{**r, "threads": {str(t): list(v) for t, v in r["threads"].items()}}
-                             for r in runs],
-                **attributed,
-            }
+                for s, d in zip(servers, drivers, strict=True):
+                    a = cpu_snapshot(s.pid)
+                    wall = loop.run_until_complete(d.run(method, args.requests, args.clients))
+                    delta = cpu_delta(a, cpu_snapshot(s.pid))
+                    delta["wall_s"] = wall
+                    runs[s.label].append(delta)
+                    say(f"{s.label} {method} run {r + 1}: "
+                        f"{delta['total_s'] * 1e6 / args.requests:.0f} µs CPU/request "
+                        f"({args.requests / wall:.0f}/s, server CPU "
+                        f"{delta['total_s'] / wall:.0%} of a core)")
+            for s, d in zip(servers, drivers, strict=True):
+                outcomes = dict(d.outcomes)
+                d.outcomes.clear()
+                failed = sum(n for k, n in outcomes.items() if k.startswith("error "))
+                if failed > 0.01 * sum(outcomes.values()):
+                    say(f"WARNING: {s.label} {method}: {failed} of {sum(outcomes.values())} "
+                        "requests failed (see the outcomes): their CPU is in the figures")
+                raw = out / f"{s.label}-{method}.pyspy.txt"
+                with py_spy_record(s.pid, raw, args.rate):
+                    loop.run_until_complete(d.run(method, args.profile_requests, args.clients))
+                d.outcomes.clear()
+                prof = parse_raw(raw.read_text() if raw.exists() else "")
+                say(f"{s.label} {method} profile: {prof.total} samples")
+                mine = runs[s.label]
+                per_req = [x["total_s"] * 1e6 / args.requests for x in mine]
+                results[s.label][method] = {
+                    "cpu_us_per_request": round(sum(per_req) / len(per_req), 1),
+                    "cpu_us_per_request_runs": [round(x, 1) for x in per_req],
+                    "user_us_per_request": round(
+                        sum(x["utime_s"] for x in mine) * 1e6 / args.requests / len(mine), 1),
+                    "system_us_per_request": round(
+                        sum(x["stime_s"] for x in mine) * 1e6 / args.requests / len(mine), 1),
+                    "requests_per_s_runs": [round(args.requests / x["wall_s"]) for x in mine],
+                    "server_cpu_share_runs": [round(x["total_s"] / x["wall_s"], 2)
+                                              for x in mine],
+                    "outcomes": outcomes,
+                    "profile_samples": prof.total,
+                    "profile_other_top": prof.unmatched.most_common(15),
+                    "profile_raw": raw.name,
+                    "pid": s.pid,
+                    "requests": args.requests,
+                    "cpu_runs": [{**x, "threads": {str(t): list(v)
+                                                   for t, v in x["threads"].items()}}
+                                 for x in mine],
+                    **attribute(mine, args.requests, s.pid, prof),
+                }
     finally:
-        loop.run_until_complete(driver.close())
+        for d in drivers:
+            loop.run_until_complete(d.close())
         asyncio.set_event_loop(None)
         loop.close()
     return results
@@ -610,32 +633,31 @@ def breakdown(args: argparse.Namespace) -> int:
             write_members_csv(csv_path, population, args.seed)
             _run([*cg, "load", "members", str(csv_path), "--redis-url", url])
 
-            if not args.no_echo:
+            with contextlib.ExitStack() as stack:
+                servers: list[Server] = []
                 port = _free_port()
                 target = f"127.0.0.1:{port}"
-                cmd = _pin([sys.executable, "-m", "bench.echo_server", "--listen", target],
-                           args.server_cpus)
-                with _process(cmd, out / "echo.log", "echo") as proc:
-                    _wait_port(port, proc, "echo server")
-                    report["targets"]["echo"] = measure(proc.pid, target, Members(eligible),
-                                                        args, out, "echo", say)
-
-            port = _free_port()
-            target = f"127.0.0.1:{port}"
-            bound = str(max(256, 4 * args.clients))
-            cmd = _pin([*cg, "serve", "--workers", "1", "--redis-url", url, "--listen", target,
-                        "--plaintext", "--inflight-max", bound,
-                        "--per-institution-inflight-max", bound], args.server_cpus)
-            with _process(cmd, out / "gateway.log", "gateway") as proc:
+                bound = str(max(256, 4 * args.clients))
+                cmd = _pin([*cg, "serve", "--workers", "1", "--redis-url", url, "--listen",
+                            target, "--plaintext", "--inflight-max", bound,
+                            "--per-institution-inflight-max", bound], args.server_cpus)
+                proc = stack.enter_context(_process(cmd, out / "gateway.log", "gateway"))
                 _wait_port(port, proc, "gateway")
                 _wait_serving(target)
                 workers = children_of(proc.pid)
                 if len(workers) != 1:
                     raise RuntimeError(f"expected one gateway worker, found {workers}")
                 report["meta"]["gateway_worker_pid"] = workers[0]
-                report["targets"]["gateway"] = measure(workers[0], target, Members(eligible), args,
-                                                       out,
-                                                       "gateway", say)
+                servers.append(Server("gateway", workers[0], target, Members(eligible)))
+                if not args.no_echo:
+                    port = _free_port()
+                    target = f"127.0.0.1:{port}"
+                    cmd = _pin([sys.executable, "-m", "bench.echo_server", "--listen", target],
+                               args.server_cpus)
+                    proc = stack.enter_context(_process(cmd, out / "echo.log", "echo"))
+                    _wait_port(port, proc, "echo server")
+                    servers.append(Server("echo", proc.pid, target, Members(eligible)))
+                report["targets"] = measure(servers, args, out, say)
     report["meta"]["load_average_at_end"] = os.getloadavg()
     (out / "breakdown.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     md = markdown(report)
@@ -670,9 +692,17 @@ def markdown(report: dict[str, Any]) -> str:
         f"{r['user_us_per_request']:,.0f} / {r['system_us_per_request']:,.0f}"
         for _, _, r in cols) + " |")
     echo = report["targets"].get("echo", {})
-    rows.append("| echo CPU / this CPU (share of the ceiling) | " + " | ".join(
-        f"{echo[m]['cpu_us_per_request'] / r['cpu_us_per_request']:.2f}"
-        if m in echo and r["cpu_us_per_request"] else "" for _, m, r in cols) + " |")
+
+    def share(m: str, r: dict[str, Any]) -> str:
+        if m not in echo or not r["cpu_us_per_request"]:
+            return ""
+        pairs = zip(echo[m]["cpu_us_per_request_runs"], r["cpu_us_per_request_runs"],
+                    strict=False)
+        each = " / ".join(f"{e / g:.2f}" for e, g in pairs if g)
+        return f"{echo[m]['cpu_us_per_request'] / r['cpu_us_per_request']:.2f} ({each})"
+
+    rows.append("| echo CPU / this CPU (share of the ceiling; per run) | " + " | ".join(
+        share(m, r) for _, m, r in cols) + " |")
     rows.append("| requests/s in the runs (closed loop) | " + " | ".join(
         " / ".join(f"{x:,}" for x in r["requests_per_s_runs"]) for _, _, r in cols) + " |")
     rows.append("| server CPU busy in the runs | " + " | ".join(
