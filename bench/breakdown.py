@@ -21,7 +21,7 @@ The method:
    ``/proc/PID/stat``: every thread, gRPC's own included) is read, so CPU µs per
    request depends little on how busy the shared machine is;
 4. one more run per server under ``py-spy record --native --threads --format raw``
-   (``--profile-requests``, at most 5,000 by default). Each sample's stack is read from
+   (``--profile-requests``, as many as a run by default). Each sample's stack is read from
    the innermost frame outwards and the first frame that :data:`RULES` knows gives its
    stage (protobuf, numpy or the Redis client under ``commit_settlement`` count as the
    commit, and so on); gRPC and the event loop (:data:`FALLBACK_RULES`) only decide for
@@ -759,7 +759,7 @@ def add_breakdown_parser(sub: Any) -> None:
     p.add_argument("--requests", type=int, default=10_000, help="requests per measured run")
     p.add_argument("--repeats", type=int, default=2, help="measured runs per method")
     p.add_argument("--profile-requests", type=int, default=0,
-                   help="requests of the py-spy run (default: --requests, at most 5,000)")
+                   help="requests of the py-spy run (default: --requests)")
     p.add_argument("--warmup", type=int, default=1_000, help="requests before measuring")
     p.add_argument("--clients", type=int, default=16, help="closed-loop clients")
     p.add_argument("--rate", type=int, default=100,
@@ -805,5 +805,5 @@ def _main(args: argparse.Namespace) -> int:
         print(md)
         return 0
     if args.profile_requests <= 0:
-        args.profile_requests = min(args.requests, 5_000)
+        args.profile_requests = args.requests
     return breakdown(args)
