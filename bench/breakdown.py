@@ -49,6 +49,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -419,9 +420,17 @@ class Driver:
 
 
 # --- attribution --------------------------------------------------------------------------
+def middle_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The median run (the two middle ones of an even count): a run disturbed by the
+    shared machine does not move the figures."""
+    ordered = sorted(runs, key=lambda r: r["total_s"])
+    k = len(ordered)
+    return ordered[(k - 1) // 2:k // 2 + 1]
+
+
 def attribute(cpu_runs: list[dict[str, Any]], requests: int, pid: int,
               prof: Profile) -> dict[str, Any]:
-    """µs per request per stage: each thread's CPU (mean over the runs) split by its
+    """µs per request per stage: each thread's CPU (mean of the runs) split by its
     samples' stages; unsampled threads by name; exited threads' CPU as "other"."""
     n = len(cpu_runs)
     per_thread: dict[int, tuple[str, float]] = {}
@@ -552,7 +561,7 @@ def measure(servers: list[Server], args: argparse.Namespace, out: Path,
                 mine = runs[s.label]
                 per_req = [x["total_s"] * 1e6 / args.requests for x in mine]
                 results[s.label][method] = {
-                    "cpu_us_per_request": round(sum(per_req) / len(per_req), 1),
+                    "cpu_us_per_request": round(statistics.median(per_req), 1),
                     "cpu_us_per_request_runs": [round(x, 1) for x in per_req],
                     "user_us_per_request": round(
                         sum(x["utime_s"] for x in mine) * 1e6 / args.requests / len(mine), 1),
@@ -570,7 +579,7 @@ def measure(servers: list[Server], args: argparse.Namespace, out: Path,
                     "cpu_runs": [{**x, "threads": {str(t): list(v)
                                                    for t, v in x["threads"].items()}}
                                  for x in mine],
-                    **attribute(mine, args.requests, s.pid, prof),
+                    **attribute(middle_runs(mine), args.requests, s.pid, prof),
                 }
     finally:
         for d in drivers:
@@ -683,7 +692,7 @@ def markdown(report: dict[str, Any]) -> str:
         if not any(vals) and stage != OTHER:
             continue
         rows.append(f"| {stage} | " + " | ".join(f"{v:,.1f}" for v in vals) + " |")
-    rows.append("| **total (measured)** | " + " | ".join(
+    rows.append("| **total (measured, median run)** | " + " | ".join(
         f"**{r['cpu_us_per_request']:,.1f}**" for _, _, r in cols) + " |")
     rows.append("| runs | " + " | ".join(
         " / ".join(f"{x:,.0f}" for x in r["cpu_us_per_request_runs"]) for _, _, r in cols)
@@ -715,6 +724,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"{meta['when']}; server on CPU {meta['server_cpus']}, client and redis on CPU "
         f"{meta['client_cpus']}; {meta['repeats']} × {meta['requests']:,} requests per method "
+        "and server, gateway and echo in turn "
         f"(closed loop, {meta['clients']} clients), then {meta['profile_requests']:,} under "
         f"py-spy at {meta['py_spy_rate_hz']} Hz; load average "
         + " → ".join(f"{la[0]:.1f}" for la in (meta.get("load_average_at_start"),
@@ -732,7 +742,7 @@ def markdown(report: dict[str, Any]) -> str:
     for label, method, r in cols:
         lines.append(f"- {label} {method}: " + ", ".join(
             f"{k} {v:,}" for k, v in sorted(r["outcomes"].items())))
-    lines += ["", "Threads (µs CPU / request, mean of the runs):", ""]
+    lines += ["", "Threads (µs CPU / request, the median run):", ""]
     for label, method, r in cols:
         lines.append(f"- {label} {method}: " + "; ".join(
             f"{t['role'] or t['name']} {t['cpu_us_per_request']:,.1f} ({t['attributed']})"
@@ -789,7 +799,7 @@ def reattribute(out: Path) -> dict[str, Any]:
             runs = [{**run, "threads": {int(t): (v[0], float(v[1]))
                                         for t, v in run["threads"].items()}}
                     for run in r["cpu_runs"]]
-            r.update(attribute(runs, r["requests"], r["pid"], prof))
+            r.update(attribute(middle_runs(runs), r["requests"], r["pid"], prof))
             r["profile_samples"] = prof.total
             r["profile_other_top"] = prof.unmatched.most_common(15)
     return report

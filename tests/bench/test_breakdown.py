@@ -178,6 +178,13 @@ def test_attribution_splits_each_threads_cpu_and_conserves_the_total() -> None:
     assert [t["tid"] for t in out["threads"]] == [7, 9, 8, 0]
 
 
+def test_the_median_run_decides() -> None:
+    runs = [{"total_s": t} for t in (5.0, 1.0, 3.0)]
+    assert bd.middle_runs(runs) == [{"total_s": 3.0}]
+    assert bd.middle_runs([*runs, {"total_s": 4.0}]) == [{"total_s": 3.0}, {"total_s": 4.0}]
+    assert bd.middle_runs(runs[:1]) == runs[:1]
+
+
 def test_cpu_snapshot_of_this_process() -> None:
     a = bd.cpu_snapshot(os.getpid())
     sum(i * i for i in range(300_000))  # some CPU
