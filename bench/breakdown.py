@@ -611,6 +611,8 @@ def breakdown(args: argparse.Namespace) -> int:
     if _py_spy() is None:
         say("py-spy not installed: pip install '.[bench]' (or pip install py-spy)")
         return 2
+    # SIGTERM unwinds like an exception: the servers, py-spy and redis are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     client_cpus = [int(c) for c in args.client_cpus.split(",")] if args.client_cpus else []
     if client_cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, client_cpus)  # the client is this process
