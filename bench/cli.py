@@ -7,6 +7,7 @@
     python -m bench echo  --listen 127.0.0.1:50060
     python -m bench h2load --target 127.0.0.1:50051
     python -m bench suite --members 100000 --out bench-out
+    python -m bench breakdown --out bench-out/breakdown
 
 ``run`` and ``step`` drive a running gateway whose members are the bench
 population (``--population bench``, loaded with ``claimgate load members``) or
@@ -227,9 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("bench-out"))
     p.set_defaults(fn=cmd_h2load)
 
+    from bench.breakdown import add_breakdown_parser
     from bench.suite import add_suite_parser
 
     add_suite_parser(sub)
+    add_breakdown_parser(sub)
     return parser
 
 
