@@ -89,6 +89,7 @@ def test_readme_commands_work_as_printed(tmp_path: Path) -> None:
 
 def test_what_the_readme_creates_is_ignored_by_git() -> None:
     paths = ["bench-out/run.json", "certs/ca.pem", "certs/clients/P31010001.key",
+             "ca-private/ca.key",
              ".claimgate/redis/appendonly.aof", "tests/node/node_modules/x.js"]
     done = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
                           capture_output=True, text=True, check=False)
