@@ -19,7 +19,7 @@ import grpc
 
 from gateway.errors import ClaimError
 
-# Reference defaults (issue: pharmacy and outpatient settle 200 ms, inpatient 2 s,
+# Reference defaults (pharmacy and outpatient settle 200 ms, inpatient 2 s,
 # eligibility 100 ms). Keys are a method, or a method and a setting.
 DEFAULT_BUDGETS_MS: dict[str, int] = {
     "CheckEligibility": 100,

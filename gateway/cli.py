@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -74,7 +75,7 @@ def _config(args: argparse.Namespace, defaults: Config) -> Config:
 
 
 def cmd_serve(args: argparse.Namespace, defaults: Config) -> int:
-    from gateway.supervisor import multiprocess_metrics_dir, serve_workers
+    from gateway.supervisor import address_in_use, multiprocess_metrics_dir, serve_workers
 
     # Before anything imports prometheus-client's metrics: workers then write theirs
     # to files that the /metrics process adds up.
@@ -86,6 +87,11 @@ def cmd_serve(args: argparse.Namespace, defaults: Config) -> int:
         validate_config(cfg)
     except ConfigError as e:
         log.error("%s", e)
+        return 2
+    if address_in_use(cfg.listen):
+        log.error("%s is in use (another gateway?): stop it, or serve on another --listen",
+                  cfg.listen)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         return 2
     with redis_for(cfg) as url:
         cfg.redis_url = url

@@ -92,6 +92,11 @@ _EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # the end of a client stream
 AbortArgs = tuple[grpc.StatusCode, str, tuple[tuple[str, str | bytes], ...]]
 
 
+# The methods whose effect a request id makes happen once (the others only read).
+_IDEMPOTENT_METHODS = frozenset({"Settle", "ReverseSettlement", "CancelByRequest", "Admit",
+                                 "Discharge", "UploadFeeDetails"})
+
+
 def _status_of(method: str, e: Exception) -> tuple[str, AbortArgs]:
     """(shed reason, ``context.abort`` arguments with the status details) of a call
     that raised."""
@@ -102,8 +107,8 @@ def _status_of(method: str, e: Exception) -> tuple[str, AbortArgs]:
         return "", status_of(e.code, e.message, e)
     unavailable = grpc.StatusCode.UNAVAILABLE
     if isinstance(e, StoreTimeout):
-        return "", status_of(unavailable,
-                             f"state store slow ({e}); retry with the same request_id")
+        again = " with the same request_id" if method in _IDEMPOTENT_METHODS else ""
+        return "", status_of(unavailable, f"state store slow ({e}); retry{again}")
     if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         log.warning("redis unavailable: %s", e)
         return "", status_of(unavailable, "state store unavailable; retry")

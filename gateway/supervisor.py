@@ -16,6 +16,7 @@ spreads connections over them.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -45,6 +46,32 @@ def _free_port(host: str) -> int:
 def _split_listen(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def address_in_use(listen: str) -> bool:
+    """Whether something already listens on ``listen`` (host:port).
+
+    The workers bind with ``SO_REUSEPORT``, which another gateway's workers set too: two
+    gateways on one port would both bind and split the connections between them (a
+    plain-text one and a TLS one, say). A plain bind, without it, is refused while any
+    socket listens there, so a second gateway finds out before it starts."""
+    host, port = _split_listen(listen)
+    if port == 0:
+        return False
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False  # the server reports the address itself
+    for family, kind, proto, _, sockaddr in infos:
+        try:
+            with socket.socket(family, kind, proto) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+                s.bind(sockaddr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return True
+    return False
 
 
 def warm_kernel_cache() -> None:

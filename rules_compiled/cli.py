@@ -2,6 +2,7 @@
 
     claimgate policy check FILE
     claimgate policy explain --claim CLAIM.json [--policy FILE] [--catalogue FILE.csv]
+    claimgate policy explain --settlement S...   (gateway.explain: a committed settlement)
 
 The claim description is JSON (see ``examples/worked_example.json``): member
 fields, setting, accumulators and lines with catalogue item codes. Without
@@ -42,15 +43,21 @@ def policy_main(argv: list[str]) -> int:
     check = sub.add_parser("check", help="validate a policy file and print a summary")
     check.add_argument("file")
     explain = sub.add_parser("explain", help="adjudicate one claim and print every step")
-    explain.add_argument("--claim", required=True,
-                         help="claim description (JSON); for a committed settlement use "
-                         "--settlement S... instead")
+    what = explain.add_mutually_exclusive_group(required=True)
+    what.add_argument("--claim", help="claim description (JSON)")
+    what.add_argument("--settlement", metavar="SETTLEMENT_ID",
+                      help="a committed settlement (S...): its stored record replayed under "
+                      "the policy version it used; reads Redis like the other commands "
+                      "(--redis-url, --data-dir)")
     explain.add_argument("--policy", default=str(REFERENCE_POLICY_PATH))
     explain.add_argument("--catalogue", help="catalogue CSV (default: the built-in demo catalogue)")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "check":
             return _check(args.file)
+        if args.settlement:  # `claimgate policy` hands --settlement to gateway.explain
+            parser.error("--settlement reads the gateway's Redis: run it as "
+                         "`claimgate policy explain --settlement S...`")
         return _explain(args.claim, args.policy, args.catalogue)
     except PolicyError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -53,6 +53,12 @@ def _fresh_copy(dest: Path) -> Path:
     return dest
 
 
+def _files(root: Path) -> set[str]:
+    """The files under root, as relative paths (symbolic links not followed: .venv)."""
+    return {os.path.relpath(os.path.join(d, f), root)
+            for d, _, names in os.walk(root) for f in names}
+
+
 def test_readme_parsing_finds_the_quick_start() -> None:
     texts = [c.text for c in readme_commands((ROOT / "README.md").read_text())]
     assert "make run" in texts and "make client" in texts
@@ -64,6 +70,7 @@ def test_readme_commands_work_as_printed(tmp_path: Path) -> None:
         pytest.skip("run `make setup` first: the copy reuses this checkout's .venv")
     prefix = _private_network()
     copy = _fresh_copy(tmp_path / "claimgate")
+    copied = _files(copy)
     done = subprocess.run(
         [*prefix, str(ROOT / ".venv" / "bin" / "python"), "-m", "tests.readme_session",
          str(copy)],
@@ -85,6 +92,15 @@ def test_readme_commands_work_as_printed(tmp_path: Path) -> None:
     assert any(c.startswith("claimgate serve") and "--tls-cert" in c for c in ran)
     assert any("pharmacy_client.py" in c and "--cert" in c for c in ran)
     assert all(not c.startswith("docker ") for c in ran)
+    # Everything the commands created (data, certificates, the CA key, ...) is ignored
+    # by git, so that a `git add .` after following the README commits none of it.
+    created = sorted(f for f in _files(copy) - copied
+                     if not f.startswith(".readme-session/"))
+    assert created
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=ROOT,
+                             input="\n".join(created), capture_output=True, text=True,
+                             check=False).stdout.split()
+    assert sorted(set(created) - set(ignored)) == []
 
 
 def test_what_the_readme_creates_is_ignored_by_git() -> None:

@@ -108,3 +108,19 @@ def test_shed_reasons_come_from_admission() -> None:
     listed = {r.removeprefix("SHED_").lower() for _m, status, reasons in table_rows()
               if status == "RESOURCE_EXHAUSTED" for r in reasons}
     assert kinds == listed
+
+
+def test_a_slow_store_says_how_to_retry() -> None:
+    # Only a method whose request id makes its effect happen once asks for the same id
+    # again; a read (CheckEligibility, GetSettlement, Reconcile, ...) is simply retried.
+    from gateway.service import _status_of
+    from gateway.store import StoreTimeout
+
+    slow = StoreTimeout("redis read: no answer within 100 ms")
+    _, (code, message, _details) = _status_of("Settle", slow)
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert message.endswith("; retry with the same request_id")
+    for read in ("CheckEligibility", "PreSettle", "GetSettlement", "Reconcile"):
+        _, (code, message, _details) = _status_of(read, slow)
+        assert code == grpc.StatusCode.UNAVAILABLE
+        assert message.endswith("; retry") and "request_id" not in message

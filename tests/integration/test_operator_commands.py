@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -176,3 +177,22 @@ def test_operator_commands_reach_the_running_gateway(
     assert proc.wait(60) == 0
     wait_for(lambda: not redis_servers_in(redis_dir), "the private redis-server stopped")
     assert not (redis_dir / RECORD_FILE).exists()
+
+
+@pytest.mark.parametrize("held, listen", [("127.0.0.1", "127.0.0.1"),
+                                          ("127.0.0.1", "0.0.0.0")])
+def test_serve_refuses_a_port_another_gateway_listens_on(tmp_path: Path, held: str,
+                                                         listen: str) -> None:
+    """A gateway's workers bind with SO_REUSEPORT; a second gateway on the same port
+    (the README's TLS example while `make run` still serves, say) would share it and take
+    some of its connections. It refuses to start instead, before it starts any Redis."""
+    port = free_port()
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as other:  # like a gRPC worker
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind((f"::ffff:{held}", port))
+        other.listen()
+        done = claimgate("serve", "--listen", f"{listen}:{port}", "--plaintext",
+                         "--data-dir", str(tmp_path / "data"), "--workers", "1")
+    assert done.returncode == 2, done.stderr
+    assert f"{listen}:{port} is in use" in done.stderr
+    assert not (tmp_path / "data" / "redis" / RECORD_FILE).exists()

@@ -173,6 +173,20 @@ def test_cli_check_and_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "kernel agrees with the reference: yes" in text
 
 
+def test_explain_names_both_ways_to_explain(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the usage on one line
+    # `claimgate policy explain` alone, and its help, name --settlement next to --claim:
+    # an operator with a settlement id from a complaint finds the way in.
+    with pytest.raises(SystemExit) as stop:
+        policy_main(["explain"])
+    assert stop.value.code == 2
+    assert "one of the arguments --claim --settlement is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        policy_main(["explain", "--help"])
+    assert "(--claim CLAIM | --settlement SETTLEMENT_ID)" in capsys.readouterr().out
+
+
 def test_explain_shows_every_clarified_step(capsys: pytest.CaptureFixture[str]) -> None:
     """`policy explain` shows the steps of DOMAIN.md §10: the referral pay-first per line,
     the override payment (held to the EMP pooled cap) and its co-pay, the account order
