@@ -174,3 +174,54 @@ def test_the_ca_key_is_not_in_the_mounted_directory(tmp_path: Path) -> None:
     assert ca_key.exists() and ca_key.stat().st_mode & 0o077 == 0
     assert main(["--out", str(tmp_path / "certs"),
                  "--ca-key-out", str(tmp_path / "certs" / "ca.key")]) == 2
+
+
+def test_the_access_log_names_the_certificate_of_a_refused_or_shed_call(
+    tls_gateway: tuple[GatewayThread, redis.Redis], certs: Path
+) -> None:
+    """Under mutual TLS the access log names the institution of the certificate: a call
+    naming another institution, and a call shed before its request is read, are the
+    caller's, never the named victim's or nobody's."""
+    import io
+
+    import orjson
+
+    from gateway.accesslog import AccessLog
+    from tests.integration.harness import wait_for
+
+    g, r = tls_gateway
+    svc = g.running.service  # type: ignore[union-attr]
+    buf = io.BytesIO()
+    log = AccessLog(out=buf).start()
+    previous_log, svc.access_log = svc.access_log, log
+    bounds = svc.admission.config
+    m = base_member()
+    put_members(r, [m])
+    try:
+        with channel(g, certs, OTHER_PHARMACY.code) as ch:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            with pytest.raises(grpc.RpcError) as e:  # names the victim
+                stub.Settle(settle_request(m, PHARMACY.code))
+            assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            saved = bounds.per_institution_inflight_max, bounds.per_connection_inflight_max
+            try:  # shed before its request is read: by its connection, its institution
+                for per_connection in (0, 16):
+                    bounds.per_institution_inflight_max = 0
+                    bounds.per_connection_inflight_max = per_connection
+                    with pytest.raises(grpc.RpcError) as e:
+                        stub.CheckEligibility(pb.EligibilityRequest(
+                            institution_code=OTHER_PHARMACY.code, psn_no=m.psn_no))
+                    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            finally:
+                bounds.per_institution_inflight_max, bounds.per_connection_inflight_max = saved
+        wait_for(lambda: buf.getvalue().count(b"\n") >= 3, "three log lines")
+    finally:
+        svc.access_log = previous_log
+        log.close()
+    lines = [orjson.loads(x) for x in buf.getvalue().splitlines()]
+    assert [(x["method"], x["status"], x["institution"], x["reasons"]) for x in lines] == [
+        ("Settle", "PERMISSION_DENIED", OTHER_PHARMACY.code, []),
+        ("CheckEligibility", "RESOURCE_EXHAUSTED", OTHER_PHARMACY.code, ["connection_waiting"]),
+        ("CheckEligibility", "RESOURCE_EXHAUSTED", OTHER_PHARMACY.code,
+         ["institution_inflight"]),
+    ]
