@@ -225,3 +225,29 @@ def test_the_access_log_names_the_certificate_of_a_refused_or_shed_call(
         ("CheckEligibility", "RESOURCE_EXHAUSTED", OTHER_PHARMACY.code,
          ["institution_inflight"]),
     ]
+
+
+def test_unreadable_tls_files_are_refused_before_serving(certs: Path, tmp_path: Path) -> None:
+    """A TLS file that is missing, a directory or not PEM (a key the server's user
+    cannot read, as in a container whose user does not own it) is named at once with
+    exit status 2, not found by every worker in turn."""
+    import subprocess
+    import sys
+
+    (tmp_path / "empty.key").write_bytes(b"")
+    good = {"tls_cert": str(certs / "server.pem"), "tls_key": str(certs / "server.key"),
+            "tls_client_ca": str(certs / "ca.pem")}
+    validate_config(Config(**good))  # type: ignore[arg-type]
+    for field, flag, bad in (("tls_key", "--tls-key", tmp_path / "missing.key"),
+                             ("tls_cert", "--tls-cert", tmp_path),
+                             ("tls_client_ca", "--tls-client-ca", tmp_path / "empty.key")):
+        with pytest.raises(ConfigError, match=f"{flag} {bad}"):
+            validate_config(Config(**{**good, field: str(bad)}))  # type: ignore[arg-type]
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--listen", "127.0.0.1:0",
+         "--tls-cert", good["tls_cert"], "--tls-key", str(tmp_path / "missing.key"),
+         "--tls-client-ca", good["tls_client_ca"], "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"--tls-key {tmp_path / 'missing.key'}" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
