@@ -49,3 +49,24 @@ def test_ctrl_c_stops_cleanly_and_a_killed_worker_is_named_by_its_signal(
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text
     assert "exited with status 9" not in text
+
+
+def test_serve_exits_with_a_failure_status_when_its_workers_keep_dying(
+    tmp_path: Path,
+) -> None:
+    """Workers that cannot start (here: the port is taken by a socket that does not
+    share it) make the supervisor give up, and its exit status says so, so that a
+    service manager restarts it or reports the failure."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "serve", "--seed-demo", "--members", "0",
+             "--workers", "1", "--plaintext", "--listen", f"127.0.0.1:{port}",
+             "--data-dir", str(tmp_path / "data"), "--appendfsync", "everysec"],
+            capture_output=True, text=True, timeout=300)
+    assert "workers keep dying" in done.stderr
+    assert done.returncode == 1
