@@ -234,6 +234,8 @@ async def start_server(config: Config) -> RunningServer:
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout_s * 1000)),
+            ("grpc.max_connection_idle_ms", int(config.connection_idle_s * 1000)),
         ]
     )
     service = ClaimGatewayService(

@@ -251,3 +251,36 @@ def test_unreadable_tls_files_are_refused_before_serving(certs: Path, tmp_path: 
     assert done.returncode == 2
     assert f"--tls-key {tmp_path / 'missing.key'}" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
+
+
+def test_connections_that_never_handshake_or_stay_idle_are_closed(
+    certs: Path, tmp_path: Path
+) -> None:
+    """A connection holds a file descriptor whoever opens it: one that never finishes
+    its TLS handshake (no certificate needed for that), and a certificate holder's
+    connection that carries no call, are closed after their bounds, so that opening
+    connections by the thousand cannot use up the server's descriptors for good."""
+    import socket
+
+    from tests.integration.harness import wait_for
+
+    with RedisServer(tmp_path / "redis") as server:
+        r = redis.Redis.from_url(server.url)
+        put_reference(r)
+        cfg = Config(listen="127.0.0.1:0", redis_url=server.url, access_log=False,
+                     budgets_ms=RELAXED_BUDGETS_MS, tls_cert=str(certs / "server.pem"),
+                     tls_key=str(certs / "server.key"), tls_client_ca=str(certs / "ca.pem"),
+                     handshake_timeout_s=0.5, connection_idle_s=0.5)
+        g = GatewayThread(cfg).start()
+        try:
+            with socket.create_connection(("127.0.0.1", g.port), timeout=30) as raw:
+                assert raw.recv(1) == b""  # closed by the server, not by our timeout
+            with channel(g, certs, PHARMACY.code) as ch:
+                grpc.channel_ready_future(ch).result(timeout=30)
+                states: list[grpc.ChannelConnectivity] = []
+                ch.subscribe(states.append)
+                wait_for(lambda: grpc.ChannelConnectivity.IDLE in states,
+                         "the idle connection closed by the server", 30)
+        finally:
+            g.stop()
+            r.close()
