@@ -95,7 +95,13 @@ def cmd_serve(args: argparse.Namespace, defaults: Config) -> int:
         return 2
     with redis_for(cfg) as url:
         cfg.redis_url = url
-        seeded = asyncio.run(_has_reference(url, cfg.redis_cluster))
+        import redis.exceptions
+
+        try:
+            seeded = asyncio.run(_has_reference(url, cfg.redis_cluster))
+        except redis.exceptions.ConnectionError as e:
+            log.error("%s", e)
+            return 1
         if args.seed_demo and not seeded:
             asyncio.run(_seed(url, cfg.redis_cluster, members=args.members, seed=args.seed,
                               if_empty=True))
@@ -210,6 +216,14 @@ def cmd_policy_publish(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before serving (or of a one-shot command)
+        log.info("interrupted")
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--operator"] and len(argv) > 1:  # who runs it, for the admin journal
         os.environ["CLAIMGATE_OPERATOR"] = argv[1]

@@ -40,6 +40,10 @@ class Config:
     # For a call's request, and between stream messages: enough for a large message on a
     # slow link; an idle call holds only its own institution's slots meanwhile.
     request_wait_s: float = 10.0
+    # A connection holds a file descriptor: one still in its TLS handshake after this
+    # long, or with no call for this long, is closed (the client reconnects on demand).
+    handshake_timeout_s: float = 10.0
+    connection_idle_s: float = 300.0
     # Mutual TLS: the server's certificate and key, and the CA that issues the
     # institutions' client certificates. Without them, serving needs `plaintext`.
     tls_cert: str = ""

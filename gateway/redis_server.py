@@ -888,9 +888,11 @@ def _leave(directory: Path, users: int, server: RedisServer | None) -> None:
         try:
             if last:
                 record = ServerRecord.read(directory)
+                ours = server.pid if server is not None else None
                 if server is not None:
                     server.stop()
-                elif record is not None and _pid_alive(record.pid):
+                # The recorded server, when another user replaced ours after it died.
+                if record is not None and record.pid != ours and _pid_alive(record.pid):
                     _shutdown(record.url, record.pid, timeout_s=10.0)
                 (directory / RECORD_FILE).unlink(missing_ok=True)
             elif server is not None:

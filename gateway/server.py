@@ -52,6 +52,22 @@ def validate_config(config: Config) -> None:
             "no TLS configured: give --tls-cert/--tls-key/--tls-client-ca for mutual TLS, "
             "or --plaintext to serve without it (development, loopback)"
         )
+    if config.tls:
+        for flag, path in (("--tls-cert", config.tls_cert), ("--tls-key", config.tls_key),
+                           ("--tls-client-ca", config.tls_client_ca)):
+            _check_pem(flag, path)
+
+
+def _check_pem(flag: str, path: str) -> None:
+    """A TLS file every worker will read: readable by this user, and PEM."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError as e:
+        raise ConfigError(f"{flag} {path}: cannot be read ({e.strerror or e}); the file "
+                          "must be readable by the user the gateway runs as") from e
+    if b"-----BEGIN " not in head:
+        raise ConfigError(f"{flag} {path}: not a PEM file")
 
 
 def _bind(server: grpc.aio.Server, config: Config) -> int:
@@ -244,6 +260,8 @@ async def start_server(config: Config) -> RunningServer:
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout_s * 1000)),
+            ("grpc.max_connection_idle_ms", int(config.connection_idle_s * 1000)),
         ]
     )
     service = ClaimGatewayService(

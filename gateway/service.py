@@ -132,7 +132,7 @@ class _Call:
     """
 
     __slots__ = ("code", "connected", "context", "institution", "method", "peer", "reason",
-                 "request", "resp", "svc", "t0", "token")
+                 "request", "resp", "svc", "t0", "token", "who")
 
     def __init__(self, svc: ClaimGatewayService, method: str,
                  context: grpc.aio.ServicerContext) -> None:
@@ -142,6 +142,7 @@ class _Call:
         self.t0 = time.perf_counter()
         self.peer = context.peer() or ""
         self.institution: str | None = None  # admitted as
+        self.who = ""  # the certificate's institution, known before admission
         self.connected = False
         self.request: Any = None  # the first message, for the log
         self.resp: Any = None
@@ -151,14 +152,15 @@ class _Call:
 
     def start(self) -> None:
         adm = self.svc.admission
+        if self.svc.require_client_certificate:
+            self.who = peer_institution(self.context) or ""
         adm.enter_connection(self.peer)
         self.connected = True
         if self.svc.require_client_certificate:
-            peer = peer_institution(self.context)
-            if peer is None:
+            if not self.who:
                 raise PermissionDenied("institution_code: no client certificate",
                                        reason="CLIENT_CERTIFICATE_REQUIRED")
-            self._admit(peer)
+            self._admit(self.who)
 
     def _admit(self, institution: str) -> None:
         self.svc.admission.enter(institution)
@@ -232,7 +234,7 @@ class _Call:
         if self.connected:
             adm.leave_connection(self.peer)
         self.svc._record(self.method, self.request, self.code, self.reason, self.t0,
-                         self.resp, institution=self.institution or "")
+                         self.resp, institution=self.who or self.institution or "")
 
 
 def handler(
@@ -397,7 +399,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                         metrics.PAID_FEN.labels(fund).inc(fen)
         self.access_log.write(
             request_id=getattr(request, "request_id", ""),
-            institution=getattr(request, "institution_code", "") or institution,
+            institution=institution or getattr(request, "institution_code", ""),
             psn_no=getattr(request, "psn_no", ""),
             method=method,
             status=code.name,

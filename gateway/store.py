@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import secrets
 import time
 import zlib
@@ -522,6 +523,9 @@ class Store:
                     return
             except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError,
                     redis.exceptions.TimeoutError) as e:
+                if last is None:  # say so at once: a wrong URL is not a long AOF load
+                    logging.getLogger(__name__).warning(
+                        "redis not answering (%s); waiting up to %.0f s", e, timeout_s)
                 last = e
             await asyncio.sleep(0.2)
         raise redis.exceptions.ConnectionError(

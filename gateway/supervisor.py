@@ -180,6 +180,7 @@ class Supervisor:
         if self.config.metrics_port:
             self._fork(-1)
         stop_deadline: float | None = None
+        gave_up = False  # the workers kept dying: a failure, not a requested stop
         while self.children:
             pid, status = self._reap()
             if pid == 0:
@@ -204,10 +205,11 @@ class Supervisor:
                 log.error("workers keep dying: %d restarts in %.0f s; stopping",
                           len(self.restarts), RESTART_WINDOW_S)
                 self._on_signal(signal.SIGTERM, None)
+                gave_up = True
                 continue
             self._fork(index)
         log.info("supervisor: all workers stopped")
-        return 0
+        return 1 if gave_up else 0
 
 
 def multiprocess_metrics_dir() -> str:

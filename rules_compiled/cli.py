@@ -37,9 +37,12 @@ _ACCUMULATORS = {
 
 def policy_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="claimgate policy", description="Check or explain a benefit policy."
+        prog="claimgate policy", description="Check, explain or publish a benefit policy."
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
+    # Served by gateway.cli (it reaches Redis); listed here so that --help names it.
+    sub.add_parser("publish", help="make a policy file the current version in Redis "
+                   "(claimgate policy publish --help)")
     check = sub.add_parser("check", help="validate a policy file and print a summary")
     check.add_argument("file")
     explain = sub.add_parser("explain", help="adjudicate one claim and print every step")

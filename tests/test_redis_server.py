@@ -339,3 +339,34 @@ def test_private_redis_refuses_a_record_naming_another_server(tmp_path: Path) ->
 def test_redact_url_hides_the_password() -> None:
     assert redact_url("redis://:s3cret@127.0.0.1:6390/0") == "redis://:***@127.0.0.1:6390/0"
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_the_last_user_stops_the_server_that_replaced_a_dead_one(tmp_path: Path) -> None:
+    """The server a process started dies; another user starts a new one on the same
+    data directory. When the first process leaves last, it stops the running server
+    the record names, not only its own dead one: nothing is left holding the AOF for
+    the next start to run a second server beside."""
+    import signal
+
+    data_dir = tmp_path / "redis"
+    replacement = None
+    try:
+        with private_redis(data_dir) as first:
+            dead = ServerRecord.read(data_dir)
+            assert dead is not None
+            os.kill(dead.pid, signal.SIGKILL)
+            wait_until = time.monotonic() + 20
+            while not _is_zombie(dead.pid) and redis_server_module._pid_alive(dead.pid):
+                assert time.monotonic() < wait_until
+                time.sleep(0.02)
+            with private_redis(data_dir) as second:  # e.g. `claimgate seed` meanwhile
+                assert second != first
+                replacement = ServerRecord.read(data_dir)
+                assert replacement is not None and replacement.url == second
+            assert redis_server_module._pid_alive(replacement.pid)  # still ours to use
+        assert not (data_dir / RECORD_FILE).exists()
+        assert not redis_server_module._pid_alive(replacement.pid) or _is_zombie(
+            replacement.pid)
+    finally:
+        if replacement is not None and redis_server_module._pid_alive(replacement.pid):
+            os.kill(replacement.pid, signal.SIGKILL)

@@ -49,3 +49,52 @@ def test_ctrl_c_stops_cleanly_and_a_killed_worker_is_named_by_its_signal(
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text
     assert "exited with status 9" not in text
+
+
+def test_serve_exits_with_a_failure_status_when_its_workers_keep_dying(
+    tmp_path: Path,
+) -> None:
+    """Workers that cannot start (here: the port is taken by a socket that does not
+    share it) make the supervisor give up, and its exit status says so, so that a
+    service manager restarts it or reports the failure."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "serve", "--seed-demo", "--members", "0",
+             "--workers", "1", "--plaintext", "--listen", f"127.0.0.1:{port}",
+             "--data-dir", str(tmp_path / "data"), "--appendfsync", "everysec"],
+            capture_output=True, text=True, timeout=300)
+    assert "workers keep dying" in done.stderr
+    assert done.returncode == 1
+
+
+def test_serve_says_it_waits_for_redis_and_ctrl_c_then_stops_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A Redis that does not answer (a wrong --redis-url) is named at once, not after the
+    start-up wait; Ctrl-C during that wait ends the command with no traceback."""
+    port = free_port()  # nothing listens there
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--plaintext", "--workers", "1",
+             "--listen", f"127.0.0.1:{free_port()}",
+             "--redis-url", f"redis://:secret-pw@127.0.0.1:{port}/0"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: b"not answering" in log.read_bytes() or proc.poll() is not None,
+                 "the wait for Redis logged", 60)
+        assert proc.poll() is None, log.read_text(errors="replace")
+        text = log.read_text(errors="replace")
+        assert f"127.0.0.1:{port}" in text and "secret-pw" not in text
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "Traceback" not in log.read_text(errors="replace")

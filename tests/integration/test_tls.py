@@ -174,3 +174,113 @@ def test_the_ca_key_is_not_in_the_mounted_directory(tmp_path: Path) -> None:
     assert ca_key.exists() and ca_key.stat().st_mode & 0o077 == 0
     assert main(["--out", str(tmp_path / "certs"),
                  "--ca-key-out", str(tmp_path / "certs" / "ca.key")]) == 2
+
+
+def test_the_access_log_names_the_certificate_of_a_refused_or_shed_call(
+    tls_gateway: tuple[GatewayThread, redis.Redis], certs: Path
+) -> None:
+    """Under mutual TLS the access log names the institution of the certificate: a call
+    naming another institution, and a call shed before its request is read, are the
+    caller's, never the named victim's or nobody's."""
+    import io
+
+    import orjson
+
+    from gateway.accesslog import AccessLog
+    from tests.integration.harness import wait_for
+
+    g, r = tls_gateway
+    svc = g.running.service  # type: ignore[union-attr]
+    buf = io.BytesIO()
+    log = AccessLog(out=buf).start()
+    previous_log, svc.access_log = svc.access_log, log
+    bounds = svc.admission.config
+    m = base_member()
+    put_members(r, [m])
+    try:
+        with channel(g, certs, OTHER_PHARMACY.code) as ch:
+            stub = pb_grpc.ClaimGatewayStub(ch)
+            with pytest.raises(grpc.RpcError) as e:  # names the victim
+                stub.Settle(settle_request(m, PHARMACY.code))
+            assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            saved = bounds.per_institution_inflight_max, bounds.per_connection_inflight_max
+            try:  # shed before its request is read: by its connection, its institution
+                for per_connection in (0, 16):
+                    bounds.per_institution_inflight_max = 0
+                    bounds.per_connection_inflight_max = per_connection
+                    with pytest.raises(grpc.RpcError) as e:
+                        stub.CheckEligibility(pb.EligibilityRequest(
+                            institution_code=OTHER_PHARMACY.code, psn_no=m.psn_no))
+                    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            finally:
+                bounds.per_institution_inflight_max, bounds.per_connection_inflight_max = saved
+        wait_for(lambda: buf.getvalue().count(b"\n") >= 3, "three log lines")
+    finally:
+        svc.access_log = previous_log
+        log.close()
+    lines = [orjson.loads(x) for x in buf.getvalue().splitlines()]
+    assert [(x["method"], x["status"], x["institution"], x["reasons"]) for x in lines] == [
+        ("Settle", "PERMISSION_DENIED", OTHER_PHARMACY.code, []),
+        ("CheckEligibility", "RESOURCE_EXHAUSTED", OTHER_PHARMACY.code, ["connection_waiting"]),
+        ("CheckEligibility", "RESOURCE_EXHAUSTED", OTHER_PHARMACY.code,
+         ["institution_inflight"]),
+    ]
+
+
+def test_unreadable_tls_files_are_refused_before_serving(certs: Path, tmp_path: Path) -> None:
+    """A TLS file that is missing, a directory or not PEM (a key the server's user
+    cannot read, as in a container whose user does not own it) is named at once with
+    exit status 2, not found by every worker in turn."""
+    import subprocess
+    import sys
+
+    (tmp_path / "empty.key").write_bytes(b"")
+    good = {"tls_cert": str(certs / "server.pem"), "tls_key": str(certs / "server.key"),
+            "tls_client_ca": str(certs / "ca.pem")}
+    validate_config(Config(**good))  # type: ignore[arg-type]
+    for field, flag, bad in (("tls_key", "--tls-key", tmp_path / "missing.key"),
+                             ("tls_cert", "--tls-cert", tmp_path),
+                             ("tls_client_ca", "--tls-client-ca", tmp_path / "empty.key")):
+        with pytest.raises(ConfigError, match=f"{flag} {bad}"):
+            validate_config(Config(**{**good, field: str(bad)}))  # type: ignore[arg-type]
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--listen", "127.0.0.1:0",
+         "--tls-cert", good["tls_cert"], "--tls-key", str(tmp_path / "missing.key"),
+         "--tls-client-ca", good["tls_client_ca"], "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"--tls-key {tmp_path / 'missing.key'}" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
+
+
+def test_connections_that_never_handshake_or_stay_idle_are_closed(
+    certs: Path, tmp_path: Path
+) -> None:
+    """A connection holds a file descriptor whoever opens it: one that never finishes
+    its TLS handshake (no certificate needed for that), and a certificate holder's
+    connection that carries no call, are closed after their bounds, so that opening
+    connections by the thousand cannot use up the server's descriptors for good."""
+    import socket
+
+    from tests.integration.harness import wait_for
+
+    with RedisServer(tmp_path / "redis") as server:
+        r = redis.Redis.from_url(server.url)
+        put_reference(r)
+        cfg = Config(listen="127.0.0.1:0", redis_url=server.url, access_log=False,
+                     budgets_ms=RELAXED_BUDGETS_MS, tls_cert=str(certs / "server.pem"),
+                     tls_key=str(certs / "server.key"), tls_client_ca=str(certs / "ca.pem"),
+                     handshake_timeout_s=0.5, connection_idle_s=0.5)
+        g = GatewayThread(cfg).start()
+        try:
+            with socket.create_connection(("127.0.0.1", g.port), timeout=30) as raw:
+                assert raw.recv(1) == b""  # closed by the server, not by our timeout
+            with channel(g, certs, PHARMACY.code) as ch:
+                grpc.channel_ready_future(ch).result(timeout=30)
+                states: list[grpc.ChannelConnectivity] = []
+                ch.subscribe(states.append)
+                wait_for(lambda: grpc.ChannelConnectivity.IDLE in states,
+                         "the idle connection closed by the server", 30)
+        finally:
+            g.stop()
+            r.close()

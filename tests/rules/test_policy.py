@@ -226,3 +226,14 @@ def test_explain_shows_every_clarified_step(capsys: pytest.CaptureFixture[str]) 
     )
     assert "band 0.00–∞ at 85%: 500.00 -> pooled fund (统筹) 425.00" in text
     assert "kernel agrees with the reference: yes" in text
+
+
+def test_policy_help_lists_publish(capsys: pytest.CaptureFixture[str]) -> None:
+    """`claimgate policy --help` names every subcommand, publish included."""
+    from gateway.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["policy", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert all(cmd in out for cmd in ("check", "explain", "publish"))
