@@ -393,14 +393,10 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
                               a.supplementary_pay_fen), ("hifmi", a.hifmi_pay_fen),
                               ("maf", a.maf_pay_fen), ("acct", a.acct_pay_fen),
                               ("cash", a.psn_cash_pay_fen)))
-        self.access_log.write(
-            request_id=getattr(request, "request_id", ""),
-            institution=getattr(request, "institution_code", "") or institution,
-            psn_no=getattr(request, "psn_no", ""),
-            method=method,
-            status=code.name,
-            latency_ms=round(latency_s * 1000, 3),
-            reasons=[r for r in [reason, *warnings] if r],
+        self.access_log.call(
+            getattr(request, "request_id", ""),
+            getattr(request, "institution_code", "") or institution,
+            getattr(request, "psn_no", ""), method, code.name, latency_s, reason, warnings,
         )
 
     # --- helpers ------------------------------------------------------------------
