@@ -65,28 +65,34 @@ def _retrieve(fut: asyncio.Future[Any]) -> None:
         fut.exception()
 
 
+_BULK_HEADERS = tuple(b"$%d\r\n" % n for n in range(1024))  # of the common lengths
+
+
 def _encode(args: Sequence[Any]) -> bytes:
-    """One command in RESP: an array of bulk strings (a claim's commit has ~100 of them)."""
+    """One command in RESP: an array of bulk strings (a claim's commit has ~100 of them).
+    Each argument adds three parts to one join (header, bytes, CRLF): no formatting
+    copies the bytes, and the headers of short arguments are built once."""
     out = [b"*%d\r\n" % len(args)]
     append = out.append
+    headers = _BULK_HEADERS
     for a in args:
         t = type(a)
-        if t is bytes:
-            append(b"$%d\r\n%b\r\n" % (len(a), a))
-        elif t is str:
+        if t is str:
             b = a.encode()
-            append(b"$%d\r\n%b\r\n" % (len(b), b))
+        elif t is bytes:
+            b = a
         elif t is int:
             b = b"%d" % a
-            append(b"$%d\r\n%b\r\n" % (len(b), b))
         elif isinstance(a, bytearray | memoryview):
             b = bytes(a)
-            append(b"$%d\r\n%b\r\n" % (len(b), b))
         elif isinstance(a, numbers.Integral):  # bool, numpy integers
             b = b"%d" % int(a)
-            append(b"$%d\r\n%b\r\n" % (len(b), b))
         else:
             raise TypeError(f"cannot send {type(a).__name__} to redis (money is integer fen)")
+        n = len(b)
+        append(headers[n] if n < 1024 else b"$%d\r\n" % n)
+        append(b)
+        append(b"\r\n")
     return b"".join(out)
 
 

@@ -387,24 +387,18 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         warnings: list[str] = []
         if isinstance(resp, pb.SettlementResponse):
             warnings = list(resp.warnings)
-            for kind in warnings:
-                metrics.WARNINGS.labels(kind).inc()
+            if warnings:
+                metrics.warned(warnings)
             if resp.status == pb.SETTLED and not resp.replay:
                 a = resp.amounts
-                for fund, fen in (("hifp", a.hifp_pay_fen), ("supplementary",
-                                  a.supplementary_pay_fen), ("hifmi", a.hifmi_pay_fen),
-                                  ("maf", a.maf_pay_fen), ("acct", a.acct_pay_fen),
-                                  ("cash", a.psn_cash_pay_fen)):
-                    if fen:
-                        metrics.PAID_FEN.labels(fund).inc(fen)
-        self.access_log.write(
-            request_id=getattr(request, "request_id", ""),
-            institution=institution or getattr(request, "institution_code", ""),
-            psn_no=getattr(request, "psn_no", ""),
-            method=method,
-            status=code.name,
-            latency_ms=round(latency_s * 1000, 3),
-            reasons=[r for r in [reason, *warnings] if r],
+                metrics.paid((("hifp", a.hifp_pay_fen), ("supplementary",
+                              a.supplementary_pay_fen), ("hifmi", a.hifmi_pay_fen),
+                              ("maf", a.maf_pay_fen), ("acct", a.acct_pay_fen),
+                              ("cash", a.psn_cash_pay_fen)))
+        self.access_log.call(
+            getattr(request, "request_id", ""),
+            institution or getattr(request, "institution_code", ""),
+            getattr(request, "psn_no", ""), method, code.name, latency_s, reason, warnings,
         )
 
     # --- helpers ------------------------------------------------------------------
@@ -691,7 +685,7 @@ class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
         offsets = np.array([0, len(lines)], dtype=np.int64)
         t0 = time.perf_counter()
         claim_out, line_out = engine.adjudicate(claims, line_cols, offsets)
-        metrics.KERNEL.observe(time.perf_counter() - t0)
+        metrics.kernel_time(time.perf_counter() - t0)
         co = claim_out[0]
         S.check_invariants(co, line_out, lines)
         resp.amounts.CopyFrom(S.amounts(co))

@@ -299,6 +299,15 @@ def check_invariants(co: np.ndarray, lo: np.ndarray, lines: Sequence[pb.FeeLine]
 KERNEL_INPUT_RAW_MAX = 64 * M.LI_N * 8  # line rows of up to 64 lines are kept uncompressed
 
 
+_REJECTED = int(M.LineStatus.REJECTED)
+_DRUG = int(M.ItemKind.DRUG)
+
+
+def _int64_bytes(x: np.ndarray) -> bytes:
+    """The array's values as int64 in C order (``tobytes`` copies in C order)."""
+    return x.tobytes() if x.dtype == np.int64 else np.ascontiguousarray(x, np.int64).tobytes()
+
+
 def commit_plan(
     req: pb.SettleRequest,
     lines: Sequence[pb.FeeLine],
@@ -326,26 +335,26 @@ def commit_plan(
     computation later.
     """
     statuses = lo[:, M.LO_STATUS].tolist()
+    a: list[int] = co.tolist()  # Python ints (int64 columns), one call for the row
+    prefix = f"y{year}:"
     increments = {
-        f"y{year}:{name}": int(co[col])
-        for name, col in ACCUMULATOR_COLUMNS.items()
-        if int(co[col]) != 0
+        prefix + name: a[col] for name, col in ACCUMULATOR_COLUMNS.items() if a[col] != 0
     }
-    a = [int(v) for v in co]
     fills: dict[str, str] = {}
     prior_fills: dict[str, str] = {}
     dup_keys: list[str] = []
     items = engine.items
     index = engine.item_index
     for i, ln in enumerate(lines):
-        if statuses[i] == M.LineStatus.REJECTED:
+        if statuses[i] == _REJECTED:
             continue
         dup_keys.append(plan.dup_keys[i])
-        idx = index.get(ln.item_code, -1)
-        if ln.days_supply > 0 and idx >= 0 and items[idx].kind == M.ItemKind.DRUG:
-            fills[ln.item_code] = f"{plan.line_days[i]}:{ln.days_supply}"
-            prev = snap.fills.get(ln.item_code)
-            prior_fills[ln.item_code] = f"{prev[0]}:{prev[1]}" if prev else ""
+        code = ln.item_code
+        idx = index.get(code, -1)
+        if idx >= 0 and items[idx].kind == _DRUG and ln.days_supply > 0:
+            fills[code] = f"{plan.line_days[i]}:{ln.days_supply}"
+            prev = snap.fills.get(code)
+            prior_fills[code] = f"{prev[0]}:{prev[1]}" if prev else ""
     record: dict[str, bytes | str | int] = {
         "id": settlement_id,
         "resp": response_bytes,
@@ -377,7 +386,7 @@ def commit_plan(
         "dups": "\n".join(dup_keys),
     }
     if kernel_input is not None:
-        claim_in, lines_in = (np.ascontiguousarray(a, np.int64).tobytes() for a in kernel_input)
+        claim_in, lines_in = (_int64_bytes(x) for x in kernel_input)
         record["ci"] = claim_in
         if len(lines_in) <= KERNEL_INPUT_RAW_MAX:  # zlib costs tens of µs even on a few bytes
             record["li"] = lines_in

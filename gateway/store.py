@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import secrets
 import time
@@ -104,9 +105,16 @@ def _unique_hex() -> str:
     return secrets.token_hex(8)
 
 
+@functools.lru_cache(maxsize=1024)
+def _id_prefix(kind: str, partition: int, day: dt.date) -> str:
+    """The id's letter, partition and day (formatting a date costs more than the
+    cache: the days served are few)."""
+    return f"{kind}{partition:04d}{day:%Y%m%d}"
+
+
 def new_settlement_id(partition: int, day: dt.date) -> str:
     """``S`` + partition (4 digits) + yyyymmdd + 16 hex: the partition is readable back."""
-    return f"S{partition:04d}{day:%Y%m%d}{_unique_hex()}"
+    return _id_prefix("S", partition, day) + _unique_hex()
 
 
 def totals_key(partition: int, institution_code: str, day: int) -> str:
@@ -115,11 +123,11 @@ def totals_key(partition: int, institution_code: str, day: int) -> str:
 
 
 def new_reversal_id(partition: int, day: dt.date) -> str:
-    return f"R{partition:04d}{day:%Y%m%d}{_unique_hex()}"
+    return _id_prefix("R", partition, day) + _unique_hex()
 
 
 def new_episode_id(partition: int, day: dt.date) -> str:
-    return f"E{partition:04d}{day:%Y%m%d}{_unique_hex()}"
+    return _id_prefix("E", partition, day) + _unique_hex()
 
 
 def partition_of_settlement(settlement_id: str, prefix: str = "S") -> int | None:

@@ -1,0 +1,22 @@
+"""The RESP encoding of a command: every argument a bulk string, byte for byte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gateway.fastredis import _encode
+
+
+def test_every_kind_of_argument_is_one_bulk_string() -> None:
+    long_text = "x" * 1500  # past the lengths whose headers are built once
+    assert _encode(["SET", "k", "é漢", b"\x00\r\n", 0, -17, True, np.int64(5),
+                    bytearray(b"ab"), memoryview(b"cd"), "", b"y" * 1023, long_text]) == (
+        b"*13\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\n\xc3\xa9\xe6\xbc\xa2\r\n$3\r\n\x00\r\n\r\n"
+        b"$1\r\n0\r\n$3\r\n-17\r\n$1\r\n1\r\n$1\r\n5\r\n$2\r\nab\r\n$2\r\ncd\r\n$0\r\n\r\n"
+        b"$1023\r\n" + b"y" * 1023 + b"\r\n$1500\r\n" + long_text.encode() + b"\r\n")
+
+
+def test_a_float_is_refused() -> None:
+    with pytest.raises(TypeError, match="integer fen"):
+        _encode(["INCRBY", "k", 1.5])
