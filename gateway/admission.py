@@ -37,6 +37,12 @@ class AdmissionConfig:
     def connection_max(self) -> int:
         return self.per_connection_inflight_max or self.per_institution_inflight_max
 
+    @property
+    def exports_max(self) -> int:
+        """Exports (long server streams) in flight per process: a quarter of the worker's
+        bound, so that a few institutions exporting at once leave the rest for claims."""
+        return max(1, self.inflight_max // 4)
+
 
 class Shed(Exception):
     def __init__(self, reason: str, message: str) -> None:
@@ -60,6 +66,7 @@ class Admission:
     def __init__(self, config: AdmissionConfig) -> None:
         self.config = config
         self.inflight = 0
+        self.exports = 0
         self._per_institution: dict[str, int] = {}
         self._per_connection: dict[str, int] = {}
         self._buckets: dict[str, _Bucket] = {}
@@ -89,8 +96,11 @@ class Admission:
         return self._per_institution.get(institution, 0)
 
     def enter(self, institution: str) -> None:
-        """Admit a call of an institution or raise :class:`Shed`. Pair every admit with
-        :meth:`leave`. The institution's own bounds are checked first."""
+        """Admit a call of an institution or raise :class:`Shed`; pair it with
+        :meth:`leave`. These are the institution's own bounds; a call starts to count
+        against the worker's bound (:meth:`enter_work`) only once its request has
+        arrived, so calls that hold a slot without sending anything are bounded by
+        their institution and connection alone and can never fill the worker."""
         c = self.config
         n = self._per_institution.get(institution, 0)
         if n >= c.per_institution_inflight_max:
@@ -100,20 +110,37 @@ class Admission:
             )
         if c.per_institution_rate_per_s > 0:
             self._take_token(institution)
-        if self.inflight >= c.inflight_max:
-            raise Shed("inflight", f"gateway busy: {self.inflight} requests in flight; retry")
         if n == 0 and len(self._per_institution) >= INSTITUTIONS_TRACKED_MAX:
             raise Shed("institutions", "too many institutions in flight; retry")
         self._per_institution[institution] = n + 1
-        self.inflight += 1
 
     def leave(self, institution: str) -> None:
-        self.inflight -= 1
         n = self._per_institution[institution] - 1
         if n:
             self._per_institution[institution] = n
         else:
             del self._per_institution[institution]
+
+    def enter_work(self) -> None:
+        """Count a call whose request has arrived against the worker's bound (checked
+        after the institution's), or raise :class:`Shed`; pair it with
+        :meth:`leave_work`."""
+        if self.inflight >= self.config.inflight_max:
+            raise Shed("inflight", f"gateway busy: {self.inflight} requests in flight; retry")
+        self.inflight += 1
+
+    def leave_work(self) -> None:
+        self.inflight -= 1
+
+    def enter_export(self) -> None:
+        """Count an export against the worker's export bound, or raise :class:`Shed`;
+        pair it with :meth:`leave_export`."""
+        if self.exports >= self.config.exports_max:
+            raise Shed("exports", f"{self.exports} exports in flight; retry later")
+        self.exports += 1
+
+    def leave_export(self) -> None:
+        self.exports -= 1
 
     def _take_token(self, institution: str) -> None:
         c = self.config

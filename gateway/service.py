@@ -127,12 +127,29 @@ class _Call:
     request is read (so a client that never sends one only ever holds its own
     slots); the request must arrive within ``request_wait_s``; it must name the
     certificate's institution (on a plain-text channel, the institution it names is
-    admitted now); then the latency budget starts. Every call ends in exactly one
-    access-log line with its real final status.
+    admitted now); then it counts against the worker's in-flight bound and the
+    latency budget starts. Calls still waiting for their request never count against
+    the worker's bound, so no set of institutions can fill it with idle calls. Every
+    call ends in exactly one access-log line with its real final status.
     """
 
-    __slots__ = ("code", "connected", "context", "institution", "method", "peer", "reason",
-                 "request", "resp", "svc", "t0", "token", "who")
+    __slots__ = (
+        "code",
+        "connected",
+        "context",
+        "exporting",
+        "institution",
+        "method",
+        "peer",
+        "reason",
+        "request",
+        "resp",
+        "svc",
+        "t0",
+        "token",
+        "who",
+        "working",
+    )
 
     def __init__(self, svc: ClaimGatewayService, method: str,
                  context: grpc.aio.ServicerContext) -> None:
@@ -149,6 +166,8 @@ class _Call:
         self.code = grpc.StatusCode.OK
         self.reason = ""
         self.token: Any = None
+        self.working = False  # counted against the worker's bound
+        self.exporting = False  # counted against the worker's export bound
 
     def start(self) -> None:
         adm = self.svc.admission
@@ -165,7 +184,6 @@ class _Call:
     def _admit(self, institution: str) -> None:
         self.svc.admission.enter(institution)
         self.institution = institution
-        metrics.INFLIGHT.inc()
 
     async def receive(self) -> Any:
         """The next message, or None at the end of the stream; bounded in time."""
@@ -209,7 +227,11 @@ class _Call:
                                   "every message of a call names the same institution")
 
     def begin(self, request: Any) -> None:
-        """Start the latency budget: the smaller of the method's and the client's."""
+        """The request has arrived: count the call against the worker's bound, and
+        start the latency budget, the smaller of the method's and the client's."""
+        self.svc.admission.enter_work()
+        self.working = True
+        metrics.INFLIGHT.inc()
         budget = self.svc.budgets.budget_s(self.method, request)
         client_left = self.context.time_remaining()
         if client_left is not None:
@@ -228,9 +250,13 @@ class _Call:
         if self.token is not None:
             budget_mod.DEADLINE.reset(self.token)
         adm = self.svc.admission
+        if self.exporting:
+            adm.leave_export()
+        if self.working:
+            adm.leave_work()
+            metrics.INFLIGHT.dec()
         if self.institution is not None:
             adm.leave(self.institution)
-            metrics.INFLIGHT.dec()
         if self.connected:
             adm.leave_connection(self.peer)
         self.svc._record(self.method, self.request, self.code, self.reason, self.t0,
@@ -290,11 +316,12 @@ def upload_handler(
         async def messages() -> AsyncIterator[Any]:
             while (msg := await call.receive()) is not None:
                 call.identify(msg)
+                if not call.working:  # the first chunk: the upload's work begins
+                    call.begin(None)
                 yield msg
 
         try:
             call.start()
-            call.begin(None)
             resp = await fn(self, messages(), context)
             call.resp = resp
             return resp
@@ -331,6 +358,8 @@ def export_handler(
                 raise ClientCancelled("request: the call ended before its request was sent")
             call.identify(request)
             call.begin(request)
+            self.admission.enter_export()
+            call.exporting = True
             wait_s = self.admission.config.request_wait_s
             async for msg in fn(self, request, context):
                 try:
