@@ -263,6 +263,34 @@ class _Call:
                          self.resp, institution=self.who or self.institution or "")
 
 
+async def _run(call: _Call, body: Awaitable[Resp]) -> Resp:
+    """A call's body with its bookkeeping: an error becomes the call's status (with its
+    details), and the call is counted and logged exactly once, however it ends. The
+    body starts with :meth:`_Call.start`."""
+    try:
+        return await body
+    except asyncio.CancelledError:
+        call.code = _CANCELLED
+        raise
+    except Exception as e:
+        abort = call.failed(e)
+    finally:
+        call.finish()
+    await call.context.abort(*abort)
+    raise AssertionError("unreachable")  # context.abort raises
+
+
+async def _request(call: _Call) -> Any:
+    """Start the call and wait for its one request; bind it and start its budget."""
+    call.start()
+    request = await call.receive()
+    if request is None:  # a unary client only half-closes after its request
+        raise ClientCancelled("request: the call ended before its request was sent")
+    call.identify(request)
+    call.begin(request)
+    return request
+
+
 def handler(
     fn: Callable[[ClaimGatewayService, Req, grpc.aio.ServicerContext], Awaitable[Resp]],
 ) -> Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], Awaitable[Resp]]:
@@ -270,30 +298,18 @@ def handler(
     is bounded (see :class:`_Call`); errors mapped to statuses; counted and logged."""
     method = fn.__name__
 
+    async def body(svc: ClaimGatewayService, call: _Call,
+                   context: grpc.aio.ServicerContext) -> Resp:
+        resp = await fn(svc, await _request(call), context)
+        call.resp = resp
+        call.reason = getattr(message_of(resp), "refusal_reason", "")
+        return resp
+
     async def wrapped(
         self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
     ) -> Resp:
         call = _Call(self, method, context)
-        try:
-            call.start()
-            request = await call.receive()
-            if request is None:  # a unary client only half-closes after its request
-                raise ClientCancelled("request: the call ended before its request was sent")
-            call.identify(request)
-            call.begin(request)
-            resp = await fn(self, request, context)
-            call.resp = resp
-            call.reason = getattr(message_of(resp), "refusal_reason", "")
-            return resp
-        except asyncio.CancelledError:
-            call.code = _CANCELLED
-            raise
-        except Exception as e:
-            abort = call.failed(e)
-        finally:
-            call.finish()
-        await context.abort(*abort)
-        raise AssertionError("unreachable")  # context.abort raises
+        return await _run(call, body(self, call, context))
 
     wrapped.__name__ = fn.__name__
     wrapped.__doc__ = fn.__doc__
@@ -308,32 +324,25 @@ def upload_handler(
     and must arrive within ``request_wait_s`` of the one before."""
     method = fn.__name__
 
+    async def messages(call: _Call) -> AsyncIterator[Any]:
+        while (msg := await call.receive()) is not None:
+            call.identify(msg)
+            if not call.working:  # the first chunk: the upload's work begins
+                call.begin(None)
+            yield msg
+
+    async def body(svc: ClaimGatewayService, call: _Call,
+                   context: grpc.aio.ServicerContext) -> Resp:
+        call.start()
+        resp = await fn(svc, messages(call), context)
+        call.resp = resp
+        return resp
+
     async def wrapped(
         self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
     ) -> Resp:
         call = _Call(self, method, context)
-
-        async def messages() -> AsyncIterator[Any]:
-            while (msg := await call.receive()) is not None:
-                call.identify(msg)
-                if not call.working:  # the first chunk: the upload's work begins
-                    call.begin(None)
-                yield msg
-
-        try:
-            call.start()
-            resp = await fn(self, messages(), context)
-            call.resp = resp
-            return resp
-        except asyncio.CancelledError:
-            call.code = _CANCELLED
-            raise
-        except Exception as e:
-            abort = call.failed(e)
-        finally:
-            call.finish()
-        await context.abort(*abort)
-        raise AssertionError("unreachable")
+        return await _run(call, body(self, call, context))
 
     wrapped.__name__ = fn.__name__
     wrapped.__doc__ = fn.__doc__
@@ -343,41 +352,31 @@ def upload_handler(
 def export_handler(
     fn: Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], AsyncIterator[Any]],
 ) -> Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], Awaitable[None]]:
-    """A server-streaming method: admitted like any call, and each answer must be taken
-    by the client within ``request_wait_s`` (a client that stops reading is cut off)."""
+    """A server-streaming method: admitted like any call, held to the worker's bound
+    on exports, and each answer must be taken by the client within ``request_wait_s``
+    (a client that stops reading is cut off)."""
     method = fn.__name__
+
+    async def body(svc: ClaimGatewayService, call: _Call,
+                   context: grpc.aio.ServicerContext) -> None:
+        request = await _request(call)
+        svc.admission.enter_export()
+        call.exporting = True
+        wait_s = svc.admission.config.request_wait_s
+        async for msg in fn(svc, request, context):
+            try:
+                async with asyncio.timeout(wait_s):
+                    await context.write(msg)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the client did not read the answer within {wait_s:g} s"
+                ) from None
 
     async def wrapped(
         self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
     ) -> None:
         call = _Call(self, method, context)
-        try:
-            call.start()
-            request = await call.receive()
-            if request is None:  # a unary client only half-closes after its request
-                raise ClientCancelled("request: the call ended before its request was sent")
-            call.identify(request)
-            call.begin(request)
-            self.admission.enter_export()
-            call.exporting = True
-            wait_s = self.admission.config.request_wait_s
-            async for msg in fn(self, request, context):
-                try:
-                    async with asyncio.timeout(wait_s):
-                        await context.write(msg)
-                except TimeoutError:
-                    raise RequestTimeout(
-                        f"the client did not read the answer within {wait_s:g} s"
-                    ) from None
-            return
-        except asyncio.CancelledError:
-            call.code = _CANCELLED
-            raise
-        except Exception as e:
-            abort = call.failed(e)
-        finally:
-            call.finish()
-        await context.abort(*abort)
+        await _run(call, body(self, call, context))
 
     wrapped.__name__ = fn.__name__
     wrapped.__doc__ = fn.__doc__
