@@ -74,7 +74,7 @@ REFERENCE_GENERATION_KEY = "ref:generation"
 POLICY_VERSIONS_KEY = "ref:policy:versions"
 ADMIN_JOURNAL_KEY = "jrnl:admin"
 ADMIN_JOURNAL = -1  # the admin journal's place among the partitions' journals
-IDEMPOTENCY_TTL_S = 8 * 24 * 3600  # at least 7 days (issue: idempotency kept ≥ 7 days)
+IDEMPOTENCY_TTL_S = 8 * 24 * 3600  # request ids are kept at least 7 days (README)
 DAY_COUNTER_TTL_S = 3 * 24 * 3600
 
 # Annual accumulator names, as stored in ``y<year>:<name>`` fields.
