@@ -38,7 +38,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -572,26 +572,13 @@ def _spooled_chunks(spool: IO[bytes]) -> Iterator[list[Any]]:
             return
 
 
-async def _write_members(store: Store, chunks: Iterable[list[_MemberRecord]]) -> int:
-    """Pass 2: pipelined upserts, PIPELINES_IN_FLIGHT_MAX batches in flight.
-
-    Each member: HSET profile and balances, then HINCRBY its state version, so a
-    claim adjudicated on the member's previous state fails its commit (STALE) and
-    is retried on the loaded one. Accumulators, fills and duplicate keys are kept.
-    """
-    client = store.client
+async def _bounded_writes(
+    chunks: Iterable[_T], send: Callable[[_T], Coroutine[Any, Any, int]],
+) -> int:
+    """``send`` every chunk, PIPELINES_IN_FLIGHT_MAX at a time; the rows written. On any
+    failure the chunks still in flight are cancelled and the error raised."""
     written = 0
-    in_flight: set[asyncio.Task[Any]] = set()
-
-    async def send(chunk: list[_MemberRecord]) -> int:
-        pipe = client.pipeline(transaction=False)
-        command = pipe.execute_command
-        for key, profile, cur_fen, pri_fen in chunk:
-            command("HSET", key, "p", profile, "cur", cur_fen, "pri", pri_fen)
-            command("HINCRBY", key, "ver", 1)
-        await pipe.execute()
-        return len(chunk)
-
+    in_flight: set[asyncio.Task[int]] = set()
     try:
         for chunk in chunks:
             if len(in_flight) >= PIPELINES_IN_FLIGHT_MAX:
@@ -606,6 +593,27 @@ async def _write_members(store: Store, chunks: Iterable[list[_MemberRecord]]) ->
             task.cancel()
         raise
     return written
+
+
+async def _write_members(store: Store, chunks: Iterable[list[_MemberRecord]]) -> int:
+    """Pass 2: pipelined upserts, PIPELINES_IN_FLIGHT_MAX batches in flight.
+
+    Each member: HSET profile and balances, then HINCRBY its state version, so a
+    claim adjudicated on the member's previous state fails its commit (STALE) and
+    is retried on the loaded one. Accumulators, fills and duplicate keys are kept.
+    """
+    client = store.client
+
+    async def send(chunk: list[_MemberRecord]) -> int:
+        pipe = client.pipeline(transaction=False)
+        command = pipe.execute_command
+        for key, profile, cur_fen, pri_fen in chunk:
+            command("HSET", key, "p", profile, "cur", cur_fen, "pri", pri_fen)
+            command("HINCRBY", key, "ver", 1)
+        await pipe.execute()
+        return len(chunk)
+
+    return await _bounded_writes(chunks, send)
 
 
 async def load_members_csv(store: Store, path: str | os.PathLike[str]) -> LoadReport:
@@ -981,8 +989,6 @@ async def _write_state(store: Store, chunks: Iterable[list[_StateRecord]]) -> in
     the store's pipelining client."""
     await store.client.script_load(_LOAD_STATE.text)  # on every master of a cluster
     fast = store.fast
-    in_flight: set[asyncio.Task[int]] = set()
-    written = 0
 
     async def send(chunk: list[_StateRecord]) -> int:
         # One script call per partition: its members' keys share one hash slot.
@@ -999,20 +1005,7 @@ async def _write_state(store: Store, chunks: Iterable[list[_StateRecord]]) -> in
             raise RedisError("a member disappeared while its state was loaded")
         return len(chunk)
 
-    try:
-        for chunk in chunks:
-            if len(in_flight) >= PIPELINES_IN_FLIGHT_MAX:
-                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                written += sum(task.result() for task in done)
-            in_flight.add(asyncio.create_task(send(chunk)))
-        if in_flight:
-            done, in_flight = await asyncio.wait(in_flight)
-            written += sum(task.result() for task in done)
-    except BaseException:
-        for task in in_flight:
-            task.cancel()
-        raise
-    return written
+    return await _bounded_writes(chunks, send)
 
 
 async def _load_state(store: Store, path: str | os.PathLike[str], kind: str) -> LoadReport:
