@@ -291,12 +291,29 @@ async def _request(call: _Call) -> Any:
     return request
 
 
+def _served(
+    fn: Callable[..., Any],
+    body: Callable[[ClaimGatewayService, _Call, grpc.aio.ServicerContext], Awaitable[Any]],
+) -> Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """The servicer method named after ``fn`` that runs ``body`` as one call."""
+    method = fn.__name__
+
+    async def wrapped(
+        self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
+        call = _Call(self, method, context)
+        return await _run(call, body(self, call, context))
+
+    wrapped.__name__ = method
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
 def handler(
     fn: Callable[[ClaimGatewayService, Req, grpc.aio.ServicerContext], Awaitable[Resp]],
 ) -> Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], Awaitable[Resp]]:
     """A unary method, served as a client stream so that the wait for its request
     is bounded (see :class:`_Call`); errors mapped to statuses; counted and logged."""
-    method = fn.__name__
 
     async def body(svc: ClaimGatewayService, call: _Call,
                    context: grpc.aio.ServicerContext) -> Resp:
@@ -305,15 +322,7 @@ def handler(
         call.reason = getattr(message_of(resp), "refusal_reason", "")
         return resp
 
-    async def wrapped(
-        self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
-    ) -> Resp:
-        call = _Call(self, method, context)
-        return await _run(call, body(self, call, context))
-
-    wrapped.__name__ = fn.__name__
-    wrapped.__doc__ = fn.__doc__
-    return wrapped
+    return _served(fn, body)
 
 
 def upload_handler(
@@ -322,7 +331,6 @@ def upload_handler(
 ) -> Callable[[ClaimGatewayService, Any, grpc.aio.ServicerContext], Awaitable[Resp]]:
     """A client-streaming method: every message is bound to the call's institution
     and must arrive within ``request_wait_s`` of the one before."""
-    method = fn.__name__
 
     async def messages(call: _Call) -> AsyncIterator[Any]:
         while (msg := await call.receive()) is not None:
@@ -338,15 +346,7 @@ def upload_handler(
         call.resp = resp
         return resp
 
-    async def wrapped(
-        self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
-    ) -> Resp:
-        call = _Call(self, method, context)
-        return await _run(call, body(self, call, context))
-
-    wrapped.__name__ = fn.__name__
-    wrapped.__doc__ = fn.__doc__
-    return wrapped
+    return _served(fn, body)
 
 
 def export_handler(
@@ -355,7 +355,6 @@ def export_handler(
     """A server-streaming method: admitted like any call, held to the worker's bound
     on exports, and each answer must be taken by the client within ``request_wait_s``
     (a client that stops reading is cut off)."""
-    method = fn.__name__
 
     async def body(svc: ClaimGatewayService, call: _Call,
                    context: grpc.aio.ServicerContext) -> None:
@@ -372,15 +371,7 @@ def export_handler(
                     f"the client did not read the answer within {wait_s:g} s"
                 ) from None
 
-    async def wrapped(
-        self: ClaimGatewayService, _requests: Any, context: grpc.aio.ServicerContext
-    ) -> None:
-        call = _Call(self, method, context)
-        await _run(call, body(self, call, context))
-
-    wrapped.__name__ = fn.__name__
-    wrapped.__doc__ = fn.__doc__
-    return wrapped
+    return _served(fn, body)
 
 
 class ClaimGatewayService(pb_grpc.ClaimGatewayServicer):
