@@ -111,9 +111,9 @@ RULES: tuple[Rule, ...] = (
     ("metrics", _py(r"gateway/metrics"), ()),
     ("metrics", _py(r"prometheus_client/[^ ]+"), ()),
     ("commit arguments", _native(ENCODE), (_py(r"gateway/settlement", r"request_hash"),)),
-    ("commit arguments", _py(r"gateway/settlement", r"commit_plan|request_hash"), ()),
+    ("commit arguments", _py(r"gateway/settlement", r"commit_plan|request_hash|stamp|"
+                                                    r"clearing_day"), ()),
     ("commit arguments", _py(r"gateway/store", r"new_settlement_id|_unique_hex"), ()),
-    ("commit arguments", _py(r"gateway/service", r"_stamp|_now|_clearing_day"), ()),
     ("commit arguments", _py(r"gateway/fastredis", r"_encode"),
      (_py(r"gateway/store", r"commit_settlement"),)),
     ("commit", _py(r"gateway/(?:store|fastredis)"),
@@ -123,12 +123,13 @@ RULES: tuple[Rule, ...] = (
     ("kernel", _py(r"rules_compiled/engine", r"adjudicate|remaining|cohort_of|cohort_name"),
      ()),
     ("kernel", _py(r"rules_compiled/kernels"), ()),
-    ("invariant checks", _py(r"gateway/settlement", r"check_invariants"), ()),
+    ("invariant checks", _py(r"gateway/adjudicator", r"broken_invariants"), ()),
+    ("kernel", _py(r"gateway/adjudicator"), ()),  # the batch: rows stacked, outputs split
     ("row building", _py(r"gateway/settlement", r"claim_row|line_rows|plan_claim|dup_key|"
                                                 r"gate_reason|remote_registered"), ()),
     ("row building", _py(r"rules_compiled/rows"), ()),
     ("row building", _py(r"rules_compiled/engine", r"diagnosis_flags|disease_id"), ()),
-    ("row building", _py(r"gateway/service", r"_institution|_check_setting"), ()),
+    ("row building", _py(r"gateway/claims", r"institution_of|check_setting"), ()),
     ("response building", _py(r"gateway/settlement", r"amounts|line_results|warnings|_reasons"),
      ()),
     ("response building", _py(r"rules_compiled/model", r"note_names"), ()),
@@ -138,13 +139,14 @@ RULES: tuple[Rule, ...] = (
     ("response building", _py(r"gateway/wire"), ()),
     # The response serialized by the handler (a Settle's bytes are stored and sent).
     ("response building", _native(ENCODE), (r"\((?:gateway|bench)/",)),
-    ("response building", _py(r"gateway/service", r"_adjudicate|CheckEligibility"), ()),
+    ("decode and validation", _py(r"gateway/claims", r"decode"), ()),
+    ("response building", _py(r"gateway/claims", r"ClaimPath\.(?:adjudicate|eligibility)"), ()),
     ("response building", _py(r"bench/echo_server"), ()),  # the ceiling's canned answers
-    ("metrics", _py(r"gateway/service", r"_record"), ()),
+    ("metrics", _py(r"gateway/calls", r"_record"), ()),
     ("Redis socket I/O", _py(r"gateway/fastredis"), ()),
     ("Redis socket I/O", _py(r"redis/[^ ]+"), ()),
-    ("admission and budget", _py(r"gateway/service", r"(?:handler\.<locals>\.)?wrapped"), ()),
-    ("handler glue", _py(r"gateway/service"), ()),
+    ("admission and budget", _py(r"gateway/calls", r"(?:_served\.<locals>\.)?wrapped"), ()),
+    ("handler glue", _py(r"gateway/(?:service|claims|calls)"), ()),
 )
 FALLBACK_RULES: tuple[Rule, ...] = (
     # protobuf outside any project frame: gRPC serializing a response, decoding a request

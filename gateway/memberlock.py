@@ -10,29 +10,40 @@ never wait on each other. Across processes the optimistic check still decides.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+import collections
 
 
 class MemberLocks:
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+    """A lock per member with waiters: :meth:`acquire`, then :meth:`release` in a
+    ``finally``. A member nobody holds costs one dict entry and no future."""
 
-    @contextlib.asynccontextmanager
-    async def hold(self, psn_no: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(psn_no, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[psn_no] = (lock, users + 1)
+    def __init__(self) -> None:
+        # psn_no -> the futures of the claims waiting behind the holder, in order.
+        self._waiters: dict[str, collections.deque[asyncio.Future[None]]] = {}
+
+    async def acquire(self, psn_no: str) -> None:
+        waiters = self._waiters.get(psn_no)
+        if waiters is None:  # nobody holds it
+            self._waiters[psn_no] = collections.deque()
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters.append(turn)
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[psn_no]
-            if users == 1:
-                del self._locks[psn_no]  # the table holds only members with waiters
-            else:
-                self._locks[psn_no] = (lock, users - 1)
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed over as it was cancelled
+                self.release(psn_no)
+            raise
+
+    def release(self, psn_no: str) -> None:
+        """Hand the lock to the next waiter still waiting, or free it."""
+        waiters = self._waiters[psn_no]
+        while waiters:
+            turn = waiters.popleft()
+            if not turn.done():  # a cancelled waiter has left
+                turn.set_result(None)
+                return
+        del self._waiters[psn_no]
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._waiters)

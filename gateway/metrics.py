@@ -126,6 +126,11 @@ def request_done(method: str, code: str, reason: str, latency_s: float) -> None:
     _observe(hist, latency_s)
 
 
+def inflight(delta: int) -> None:
+    """A call starts (+1) or ends (-1) being served."""
+    _bump(INFLIGHT._value, delta)
+
+
 def redis_time(op: str, seconds: float) -> None:
     hist = _REDIS_CHILDREN.get(op)
     if hist is None:

@@ -5,7 +5,7 @@ whose subject common name is its institution code (``claimgate dev-certs``
 makes such certificates for the demo). That name is the call's identity from
 the moment the call starts: admission is charged to it before the request is
 read, and every request (every chunk of an upload) must name it, or is refused
-with PERMISSION_DENIED and changes nothing (``gateway.service._Call``).
+with PERMISSION_DENIED and changes nothing (``gateway.calls._Call``).
 Plain-text serving (identity = the institution the request names) is for
 loopback development and tests, and must be asked for explicitly.
 """

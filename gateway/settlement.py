@@ -16,6 +16,7 @@ import numpy as np
 from google.protobuf.message import Message
 
 from claims.v1 import claims_pb2 as pb
+from gateway.adjudicator import Verdict
 from gateway.domain import Institution, Member
 from gateway.store import MemberSnapshot, SettlementCommit, dup_key
 from rules_compiled import model as M
@@ -47,6 +48,28 @@ ACCUMULATOR_INPUTS = {
     "assist": M.CI_ASSISTANCE_PAID,
     "opfund": M.CI_OUTPATIENT_FUND_PAID,
 }
+
+
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
+def stamp(t: dt.datetime) -> str:
+    """A UTC time as the responses and records carry it (milliseconds, ``Z``)."""
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def clearing_day(t: dt.datetime) -> dt.date:
+    """The day a settlement is cleared under: its commit time in China Standard Time."""
+    return t.astimezone(CST).date()
+
+
+def response_from_record(record: dict[str, bytes]) -> pb.SettlementResponse:
+    """A stored settlement's response, marked REVERSED when it was reversed since."""
+    resp = pb.SettlementResponse.FromString(record["resp"])
+    if record.get("status") == b"REVERSED":
+        resp.status = pb.REVERSED
+        resp.reversal_id = record.get("rev", b"").decode()
+    return resp
 
 
 def request_hash(request: Message) -> str:
@@ -217,8 +240,8 @@ def line_rows(
     return np.array(rows, dtype=np.int64).reshape(len(rows), M.LI_N)
 
 
-def amounts(co: np.ndarray) -> pb.Amounts:
-    c = [int(v) for v in co]
+def amounts(c: list[int]) -> pb.Amounts:
+    """The claim's amounts from its CO_* row."""
     return pb.Amounts(
         medfee_sumamt_fen=c[M.CO_MEDFEE],
         fulamt_ownpay_fen=c[M.CO_FULAMT_OWNPAY],
@@ -251,8 +274,8 @@ def _reasons(mask: int) -> list[str]:
     return names
 
 
-def line_results(lines: Sequence[pb.FeeLine], lo: np.ndarray) -> list[pb.LineResult]:
-    rows = lo.tolist()
+def line_results(lines: Sequence[pb.FeeLine], rows: list[list[int]]) -> list[pb.LineResult]:
+    """Each line's result from its LO_* row."""
     return [
         pb.LineResult(
             feedetl_sn=ln.feedetl_sn,
@@ -267,33 +290,6 @@ def line_results(lines: Sequence[pb.FeeLine], lo: np.ndarray) -> list[pb.LineRes
         )
         for ln, r in zip(lines, rows, strict=True)
     ]
-
-
-class InvariantBroken(AssertionError):
-    """An adjudication result breaks an invariant of docs/benefit-rules.md §9: never committed."""
-
-
-def check_invariants(co: np.ndarray, lo: np.ndarray, lines: Sequence[pb.FeeLine]) -> None:
-    """The §8 invariants on one claim's result, asserted at run time before any commit."""
-    c = [int(v) for v in co]
-    if c[M.CO_ERROR]:
-        raise InvariantBroken(f"kernel reported invariant {c[M.CO_ERROR]}")
-    rejected = M.LineStatus.REJECTED
-    statuses = lo[:, M.LO_STATUS].tolist()
-    kept_fen = sum(ln.amount_fen for ln, s in zip(lines, statuses, strict=True) if s != rejected)
-    checks = [
-        c[M.CO_MEDFEE] == kept_fen,
-        c[M.CO_MEDFEE]
-        == c[M.CO_FULAMT_OWNPAY] + c[M.CO_OVERLMT_SELFPAY] + c[M.CO_PRESELFPAY] + c[M.CO_INSCP],
-        c[M.CO_MEDFEE] == c[M.CO_FUND_PAY_SUM] + c[M.CO_PSN_PART],
-        c[M.CO_PSN_PART] == c[M.CO_ACCT_PAY] + c[M.CO_CASH],
-        c[M.CO_ACCT_PAY] == c[M.CO_ACCT_CURRENT_PAY] + c[M.CO_ACCT_PRIOR_PAY],
-        c[M.CO_FUND_PAY_SUM]
-        == c[M.CO_HIFP] + c[M.CO_SUPPLEMENTARY] + c[M.CO_HIFMI] + c[M.CO_MAF],
-        min(c[M.CO_ACCT_CURRENT_PAY], c[M.CO_ACCT_PRIOR_PAY], c[M.CO_CASH]) >= 0,
-    ]
-    if not all(checks):
-        raise InvariantBroken(f"§8 invariant check {checks.index(False)} failed: {c}")
 
 
 KERNEL_INPUT_RAW_MAX = 64 * M.LI_N * 8  # line rows of up to 64 lines are kept uncompressed
@@ -313,8 +309,7 @@ def commit_plan(
     lines: Sequence[pb.FeeLine],
     snap: MemberSnapshot,
     plan: ClaimPlan,
-    co: np.ndarray,
-    lo: np.ndarray,
+    verdict: Verdict,
     engine: Engine,
     *,
     year: int,
@@ -326,16 +321,15 @@ def commit_plan(
     settled_at: str,
     episode_id: str = "",
     episode_line_count: int = 0,
-    kernel_input: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SettlementCommit:
     """Everything the commit script writes for one settlement.
 
-    ``kernel_input`` (the CI_* row and LI_* rows) is kept in the record (large line
+    The kernel's input (the CI_* row and LI_* rows) is kept in the record (large line
     tables compressed), so that ``claimgate policy explain --settlement`` replays the
     computation later.
     """
-    statuses = lo[:, M.LO_STATUS].tolist()
-    a: list[int] = co.tolist()  # Python ints (int64 columns), one call for the row
+    a = verdict.co
+    lo = verdict.lo
     prefix = f"y{year}:"
     increments = {
         prefix + name: a[col] for name, col in ACCUMULATOR_COLUMNS.items() if a[col] != 0
@@ -346,7 +340,7 @@ def commit_plan(
     items = engine.items
     index = engine.item_index
     for i, ln in enumerate(lines):
-        if statuses[i] == _REJECTED:
+        if lo[i][M.LO_STATUS] == _REJECTED:
             continue
         dup_keys.append(plan.dup_keys[i])
         code = ln.item_code
@@ -385,13 +379,12 @@ def commit_plan(
         "fills_old": "|".join(f"{k}={v}" for k, v in prior_fills.items()),
         "dups": "\n".join(dup_keys),
     }
-    if kernel_input is not None:
-        claim_in, lines_in = (_int64_bytes(x) for x in kernel_input)
-        record["ci"] = claim_in
-        if len(lines_in) <= KERNEL_INPUT_RAW_MAX:  # zlib costs tens of µs even on a few bytes
-            record["li"] = lines_in
-        else:  # an episode of thousands of lines: ~10x smaller
-            record["liz"] = zlib.compress(lines_in, 1)
+    record["ci"] = _int64_bytes(verdict.claim_in)
+    lines_in = _int64_bytes(verdict.lines_in)
+    if len(lines_in) <= KERNEL_INPUT_RAW_MAX:  # zlib costs tens of µs even on a few bytes
+        record["li"] = lines_in
+    else:  # an episode of thousands of lines: ~10x smaller
+        record["liz"] = zlib.compress(lines_in, 1)
     return SettlementCommit(
         request_id=req.request_id,
         request_hash=req_hash,

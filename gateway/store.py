@@ -48,7 +48,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from gateway import metrics
-from gateway.budget import DEADLINE
+from gateway.budget import DEADLINE, within
 from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
 from gateway.fastredis import FastRedis, Script
 from rules_compiled.model import (
@@ -506,8 +506,7 @@ class Store:
             timeout = min(timeout, max(deadline - loop.time(), OP_TIMEOUT_MIN_S))
         t0 = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
-                return await aw
+            return await within(aw, timeout)
         except TimeoutError:
             raise StoreTimeout(f"redis {op}: no answer within {timeout * 1000:.0f} ms") from None
         finally:

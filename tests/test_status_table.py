@@ -113,7 +113,7 @@ def test_shed_reasons_come_from_admission() -> None:
 def test_a_slow_store_says_how_to_retry() -> None:
     # Only a method whose request id makes its effect happen once asks for the same id
     # again; a read (CheckEligibility, GetSettlement, Reconcile, ...) is simply retried.
-    from gateway.service import _status_of
+    from gateway.calls import _status_of
     from gateway.store import StoreTimeout
 
     slow = StoreTimeout("redis read: no answer within 100 ms")
