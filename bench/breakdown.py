@@ -123,7 +123,7 @@ RULES: tuple[Rule, ...] = (
     ("kernel", _py(r"rules_compiled/engine", r"adjudicate|remaining|cohort_of|cohort_name"),
      ()),
     ("kernel", _py(r"rules_compiled/kernels"), ()),
-    ("invariant checks", _py(r"gateway/adjudicator", r"broken_invariants"), ()),
+    ("invariant checks", _py(r"gateway/adjudicator", r"broken_invariant|<genexpr>"), ()),
     ("kernel", _py(r"gateway/adjudicator"), ()),  # the batch: rows stacked, outputs split
     ("row building", _py(r"gateway/settlement", r"claim_row|line_rows|plan_claim|dup_key|"
                                                 r"gate_reason|remote_registered"), ()),

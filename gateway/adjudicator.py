@@ -3,11 +3,13 @@
 Claims whose member reads come back together (one pipelined round trip) reach
 adjudication in the same event-loop iteration. Each hands its input rows to the
 batch and waits; in the next iteration one kernel call adjudicates all of them
-(one numba dispatch, one allocation of the outputs), the §8 invariants of
-docs/benefit-rules.md are checked column-wise for the whole batch, and the
-outputs are turned into Python ints with one ``tolist`` per batch. Each claim
-then goes on alone: a claim whose result breaks an invariant fails by itself,
-the others of its batch commit as usual.
+(one numba dispatch, one allocation of the outputs), the outputs become Python
+ints with one ``tolist`` per batch, and each claim's result is checked against
+the §8 invariants of docs/benefit-rules.md. Each claim then goes on alone: a
+claim whose result breaks an invariant fails by itself, the others of its batch
+commit as usual. Batching pays only when claims come together (see
+:class:`Adjudicator`); a claim that comes alone is adjudicated at once, the same
+way.
 
 A claim with more than ``BATCH_LINES_MAX`` lines (an inpatient episode) is
 adjudicated on its own at once, so that a large claim never holds small ones
@@ -56,103 +58,149 @@ class _Claim:
     done: asyncio.Future[Verdict]
 
 
-def broken_invariants(claim_out: np.ndarray, line_out: np.ndarray, lines_in: np.ndarray,
-                      offsets: np.ndarray) -> list[str]:
-    """For each claim of a batch, "" or why its result breaks a §8 invariant
-    (docs/benefit-rules.md §9), checked column-wise for the whole batch."""
-    c = claim_out
-    kept = np.where(line_out[:, M.LO_STATUS] != _REJECTED, lines_in[:, M.LI_AMOUNT], 0)
-    running = np.concatenate(([0], np.cumsum(kept)))
-    kept_fen = running[offsets[1:]] - running[offsets[:-1]]
+def broken_invariant(co: list[int], lo: list[list[int]], amounts: list[int]) -> str:
+    """"" when one claim's result keeps every §8 invariant (docs/benefit-rules.md §9),
+    else which one it breaks. ``co`` is its CO_* row, ``lo`` its LO_* rows and
+    ``amounts`` its lines' amounts (fen). On Python ints: for a few claims of a few
+    lines, numpy's per-call cost is many times the arithmetic."""
+    if co[M.CO_ERROR]:
+        return f"kernel reported invariant {co[M.CO_ERROR]}"
+    kept_fen = sum(a for a, r in zip(amounts, lo, strict=True) if r[M.LO_STATUS] != _REJECTED)
+    medfee = co[M.CO_MEDFEE]
     checks = (
-        c[:, M.CO_MEDFEE] == kept_fen,
-        c[:, M.CO_MEDFEE] == c[:, M.CO_FULAMT_OWNPAY] + c[:, M.CO_OVERLMT_SELFPAY]
-        + c[:, M.CO_PRESELFPAY] + c[:, M.CO_INSCP],
-        c[:, M.CO_MEDFEE] == c[:, M.CO_FUND_PAY_SUM] + c[:, M.CO_PSN_PART],
-        c[:, M.CO_PSN_PART] == c[:, M.CO_ACCT_PAY] + c[:, M.CO_CASH],
-        c[:, M.CO_ACCT_PAY] == c[:, M.CO_ACCT_CURRENT_PAY] + c[:, M.CO_ACCT_PRIOR_PAY],
-        c[:, M.CO_FUND_PAY_SUM] == c[:, M.CO_HIFP] + c[:, M.CO_SUPPLEMENTARY]
-        + c[:, M.CO_HIFMI] + c[:, M.CO_MAF],
-        (c[:, M.CO_ACCT_CURRENT_PAY] >= 0) & (c[:, M.CO_ACCT_PRIOR_PAY] >= 0)
-        & (c[:, M.CO_CASH] >= 0),
+        medfee == kept_fen,
+        medfee == co[M.CO_FULAMT_OWNPAY] + co[M.CO_OVERLMT_SELFPAY] + co[M.CO_PRESELFPAY]
+        + co[M.CO_INSCP],
+        medfee == co[M.CO_FUND_PAY_SUM] + co[M.CO_PSN_PART],
+        co[M.CO_PSN_PART] == co[M.CO_ACCT_PAY] + co[M.CO_CASH],
+        co[M.CO_ACCT_PAY] == co[M.CO_ACCT_CURRENT_PAY] + co[M.CO_ACCT_PRIOR_PAY],
+        co[M.CO_FUND_PAY_SUM] == co[M.CO_HIFP] + co[M.CO_SUPPLEMENTARY] + co[M.CO_HIFMI]
+        + co[M.CO_MAF],
+        min(co[M.CO_ACCT_CURRENT_PAY], co[M.CO_ACCT_PRIOR_PAY], co[M.CO_CASH]) >= 0,
     )
-    ok = np.logical_and.reduce(checks) & (c[:, M.CO_ERROR] == 0)
-    if ok.all():
-        return [""] * len(c)
-    out = []
-    for i, good in enumerate(ok.tolist()):
-        if good:
-            out.append("")
-        elif c[i, M.CO_ERROR]:
-            out.append(f"kernel reported invariant {int(c[i, M.CO_ERROR])}")
-        else:
-            failed = next(k for k, check in enumerate(checks) if not check[i])
-            out.append(f"§8 invariant check {failed} failed: {c[i].tolist()}")
-    return out
+    if all(checks):
+        return ""
+    return f"§8 invariant check {checks.index(False)} failed: {co}"
 
 
 class Adjudicator:
-    """Gathers the claims of one event-loop iteration into one kernel call."""
+    """Gathers the claims of one event-loop iteration into one kernel call, when that
+    pays.
 
-    def __init__(self) -> None:
+    Deferring a claim to the next iteration costs it a future and a wake-up (about as
+    much as a kernel call for a few lines), so batching pays only when claims arrive
+    together. The adjudicator keeps a moving share of the claims that reached it in
+    the same iteration as another one: above ``BATCH_ABOVE`` it batches, below
+    ``SINGLE_BELOW`` it adjudicates each claim at once. ``batching`` True or False fixes
+    the mode."""
+
+    BATCH_ABOVE = 0.6  # about 2.5 claims an iteration
+    SINGLE_BELOW = 0.4  # about 1.7
+    WEIGHT = 1 / 64  # of each claim in the moving share
+
+    def __init__(self, *, batching: bool | None = None) -> None:
         self._pending: list[_Claim] = []
+        self._fixed = batching
+        self.batching = bool(batching)
+        self.together = 0.0  # the moving share of claims that met another in their iteration
+        self._seen = False  # a claim reached adjudication in this iteration
 
     def adjudicate(self, engine: Engine, claim_in: np.ndarray, lines_in: np.ndarray
-                   ) -> asyncio.Future[Verdict]:
-        """The claim's verdict, from the next kernel call (or at once for a large claim).
-        Raises :class:`InvariantBroken` through the future when the result breaks a §8
-        invariant."""
-        loop = asyncio.get_running_loop()
-        claim = _Claim(engine, claim_in, lines_in, loop.create_future())
+                   ) -> Verdict | asyncio.Future[Verdict]:
+        """The claim's verdict now, or a future of it from the next kernel call.
+        Raises :class:`InvariantBroken` (now or through the future) when the result
+        breaks a §8 invariant."""
         if len(lines_in) > BATCH_LINES_MAX:
-            _run(engine, [claim])
-            return claim.done
-        if not self._pending:
+            return _one(engine, claim_in, lines_in)
+        loop = asyncio.get_running_loop()
+        if self._pending:  # a batch is forming: the iteration's claims join it
+            self._note(1.0)
+            return self._join(loop, engine, claim_in, lines_in)
+        self._note(1.0 if self._seen else 0.0)
+        if not self._seen:
+            self._seen = True
+            loop.call_soon(self._next_iteration)
+        if self.batching:
             loop.call_soon(self._run_pending)
+            return self._join(loop, engine, claim_in, lines_in)
+        return _one(engine, claim_in, lines_in)
+
+    def _join(self, loop: asyncio.AbstractEventLoop, engine: Engine, claim_in: np.ndarray,
+              lines_in: np.ndarray) -> asyncio.Future[Verdict]:
+        claim = _Claim(engine, claim_in, lines_in, loop.create_future())
         self._pending.append(claim)
         return claim.done
+
+    def _note(self, together: float) -> None:
+        self.together += (together - self.together) * self.WEIGHT
+        if self._fixed is None:
+            if self.together > self.BATCH_ABOVE:
+                self.batching = True
+            elif self.together < self.SINGLE_BELOW:
+                self.batching = False
+
+    def _next_iteration(self) -> None:
+        self._seen = False
 
     def _run_pending(self) -> None:
         batch, self._pending = self._pending, []
         first = batch[0].engine
         if all(c.engine is first for c in batch):
-            _run(first, batch)
+            _settle_futures(batch, _run(first, [(c.claim_in, c.lines_in) for c in batch]))
             return
         engines: dict[int, list[_Claim]] = {}
         for c in batch:
             engines.setdefault(id(c.engine), []).append(c)
         for claims in engines.values():
-            _run(claims[0].engine, claims)
+            _settle_futures(claims, _run(claims[0].engine,
+                                         [(c.claim_in, c.lines_in) for c in claims]))
 
 
-def _run(engine: Engine, batch: list[_Claim]) -> None:
-    """One kernel call for ``batch``; every claim's future gets its verdict or error."""
-    try:
-        if len(batch) == 1:
-            claims_in = batch[0].claim_in.reshape(1, M.CI_N)
-            lines_in = batch[0].lines_in
-        else:
-            claims_in = np.stack([c.claim_in for c in batch])
-            lines_in = np.concatenate([c.lines_in for c in batch])
-        offsets = np.zeros(len(batch) + 1, dtype=np.int64)
-        np.cumsum([len(c.lines_in) for c in batch], out=offsets[1:])
-        t0 = time.perf_counter()
-        claim_out, line_out = engine.adjudicate(claims_in, lines_in, offsets)
-        metrics.kernel_time(time.perf_counter() - t0)
-        problems = broken_invariants(claim_out, line_out, lines_in, offsets)
-        co_rows = claim_out.tolist()
-        lo_rows = line_out.tolist()
-    except Exception as e:  # the whole batch fails the same way
-        for c in batch:
-            if not c.done.done():
-                c.done.set_exception(e)
-        return
-    bounds = offsets.tolist()
-    for i, c in enumerate(batch):
+def _settle_futures(batch: list[_Claim], results: list[Verdict | Exception]) -> None:
+    for c, result in zip(batch, results, strict=True):
         if c.done.done():  # its caller gave up
             continue
-        if problems[i]:
-            c.done.set_exception(InvariantBroken(problems[i]))
+        if isinstance(result, Verdict):
+            c.done.set_result(result)
         else:
-            c.done.set_result(Verdict(co_rows[i], lo_rows[bounds[i]:bounds[i + 1]],
-                                      c.claim_in, c.lines_in))
+            c.done.set_exception(result)
+
+
+def _one(engine: Engine, claim_in: np.ndarray, lines_in: np.ndarray) -> Verdict:
+    result = _run(engine, [(claim_in, lines_in)])[0]
+    if isinstance(result, Verdict):
+        return result
+    raise result
+
+
+def _run(engine: Engine, claims: list[tuple[np.ndarray, np.ndarray]]
+         ) -> list[Verdict | Exception]:
+    """One kernel call for a batch of (CI_* row, LI_* rows): each claim's verdict, or
+    the error that fails it."""
+    bounds = [0]
+    for _c, li in claims:
+        bounds.append(bounds[-1] + len(li))
+    try:
+        if len(claims) == 1:
+            claims_in = claims[0][0].reshape(1, M.CI_N)
+            lines_in = claims[0][1]
+        else:
+            claims_in = np.stack([c for c, _li in claims])
+            lines_in = np.concatenate([li for _c, li in claims])
+        t0 = time.perf_counter()
+        claim_out, line_out = engine.adjudicate(claims_in, lines_in,
+                                                np.array(bounds, dtype=np.int64))
+        metrics.kernel_time(time.perf_counter() - t0)
+        co_rows = claim_out.tolist()
+        lo_rows = line_out.tolist()
+        amounts = lines_in[:, M.LI_AMOUNT].tolist()
+    except Exception as e:  # the whole batch fails the same way
+        return [e] * len(claims)
+    out: list[Verdict | Exception] = []
+    for i, (claim_in, li) in enumerate(claims):
+        a, b = bounds[i], bounds[i + 1]
+        lo = lo_rows[a:b]
+        problem = broken_invariant(co_rows[i], lo, amounts[a:b])
+        out.append(InvariantBroken(problem) if problem
+                   else Verdict(co_rows[i], lo, claim_in, li))
+    return out

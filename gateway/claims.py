@@ -314,7 +314,9 @@ class ClaimPath:
             use_account=req.use_account, discharge_order_date=cl.discharge_order,
         )
         lines_in = S.line_rows(engine, cl.lines, cl.plan, claim.inst, snap)
-        verdict = await self.adjudicator.adjudicate(engine, claim_in, lines_in)
+        verdict = self.adjudicator.adjudicate(engine, claim_in, lines_in)
+        if not isinstance(verdict, Verdict):  # in the next kernel call of a batch
+            verdict = await verdict
         co = verdict.co
         resp = pb.SettlementResponse(
             request_id=req.request_id,

@@ -1,0 +1,100 @@
+"""The two waits every claim makes: the per-member lock (gateway/memberlock.py) and the
+bounded wait (gateway/budget.py ``within``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.budget import within
+from gateway.memberlock import MemberLocks
+
+
+def test_claims_of_one_member_take_turns_in_arrival_order() -> None:
+    async def run() -> list[str]:
+        locks, order = MemberLocks(), []
+
+        async def claim(psn: str, name: str) -> None:
+            await locks.acquire(psn)
+            try:
+                order.append(f"{name} in")
+                await asyncio.sleep(0.001)
+                order.append(f"{name} out")
+            finally:
+                locks.release(psn)
+
+        await asyncio.gather(claim("A", "a1"), claim("A", "a2"), claim("A", "a3"))
+        assert len(locks) == 0  # the table holds only members in use
+        return order
+
+    assert asyncio.run(run()) == ["a1 in", "a1 out", "a2 in", "a2 out", "a3 in", "a3 out"]
+
+
+def test_other_members_never_wait() -> None:
+    async def run() -> None:
+        locks = MemberLocks()
+        await locks.acquire("A")
+        await asyncio.wait_for(locks.acquire("B"), 0.1)
+        assert len(locks) == 2
+        locks.release("A")
+        locks.release("B")
+        assert len(locks) == 0
+
+    asyncio.run(run())
+
+
+def test_a_waiter_cancelled_leaves_the_queue_and_the_lock_goes_on() -> None:
+    async def run() -> None:
+        locks = MemberLocks()
+        await locks.acquire("A")
+        gone = asyncio.ensure_future(locks.acquire("A"))
+        after = asyncio.ensure_future(locks.acquire("A"))
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.sleep(0)
+        locks.release("A")  # skips the cancelled waiter
+        await asyncio.wait_for(after, 0.1)
+        locks.release("A")
+        assert len(locks) == 0
+
+    asyncio.run(run())
+
+
+def test_a_waiter_cancelled_as_the_lock_is_handed_over_passes_it_on() -> None:
+    async def run() -> None:
+        locks = MemberLocks()
+        await locks.acquire("A")
+        handed = asyncio.ensure_future(locks.acquire("A"))
+        after = asyncio.ensure_future(locks.acquire("A"))
+        await asyncio.sleep(0)
+        locks.release("A")  # hands the lock to ``handed`` ...
+        handed.cancel()  # ... which is cancelled before it runs
+        with pytest.raises(asyncio.CancelledError):
+            await handed
+        await asyncio.wait_for(after, 0.1)  # so it passed the lock on
+        locks.release("A")
+        assert len(locks) == 0
+
+    asyncio.run(run())
+
+
+def test_within_answers_times_out_and_keeps_outside_cancellations() -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        assert await within(asyncio.sleep(0, "done"), 1.0) == "done"
+        with pytest.raises(TimeoutError):
+            await within(loop.create_future(), 0.01)
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0  # the timeout was taken back
+
+        async def waits() -> None:
+            await within(loop.create_future(), 10.0)
+
+        t = asyncio.ensure_future(waits())
+        await asyncio.sleep(0)
+        t.cancel()  # from outside: stays a cancellation
+        with pytest.raises(asyncio.CancelledError):
+            await t
+
+    asyncio.run(run())
