@@ -14,7 +14,8 @@ import redis
 from gateway import demo
 from gateway.cli import main as claimgate
 from gateway.journal import CST, journal_main
-from gateway.loader import write_catalogue_csv, write_institutions_csv, write_members_csv
+from gateway.load_members import write_members_csv
+from gateway.load_reference import write_catalogue_csv, write_institutions_csv
 from gateway.store import POLICY_VERSIONS_KEY
 from rules_compiled import REFERENCE_POLICY_PATH
 

@@ -11,7 +11,9 @@ import pytest
 import redis
 
 from gateway.demo import DEMO_YEAR, demo_catalogue, demo_institutions, demo_population
-from gateway.loader import (
+from gateway.load_members import load_members_csv, write_members_csv
+from gateway.load_reference import write_catalogue_csv, write_institutions_csv
+from gateway.load_state import (
     ACCUMULATOR_FILE_COLUMNS,
     CHARGE_COLUMNS,
     FILL_COLUMNS,
@@ -20,13 +22,9 @@ from gateway.loader import (
     load_accumulators_csv,
     load_charges_csv,
     load_fills_csv,
-    load_main,
-    load_members_csv,
-    write_catalogue_csv,
-    write_institutions_csv,
-    write_members_csv,
     write_state_csv,
 )
+from gateway.loader import load_main
 from gateway.redis_server import RedisCluster
 from gateway.store import (
     ACCUMULATORS,

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from gateway.demo import demo_population
-from gateway.loader import write_members_csv
+from gateway.load_members import write_members_csv
 from gateway.progress import Progress, counted
 
 
