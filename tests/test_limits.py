@@ -15,7 +15,9 @@ import pytest
 
 from claims.v1 import claims_pb2 as pb
 from gateway import load_csv, load_members, load_reference, load_state
-from gateway.demo import demo_catalogue, demo_institutions, demo_population
+from gateway.demo_catalogue import demo_catalogue
+from gateway.demo_institutions import demo_institutions
+from gateway.demo_population import demo_population
 from gateway.domain import ChronicRegistration, RemoteRegistration
 from gateway.errors import InvalidArgument
 from gateway.validate import check_settle, today

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway.demo import DEMO_YEAR, demo_catalogue, demo_institutions, demo_population
+from gateway.demo import DEMO_YEAR
+from gateway.demo_catalogue import demo_catalogue
+from gateway.demo_institutions import demo_institutions
+from gateway.demo_population import demo_population
 from gateway.load_members import load_members_csv, write_members_csv
 from gateway.load_reference import write_catalogue_csv, write_institutions_csv
 from gateway.load_state import (

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway.demo import DEMO_YEAR, demo_catalogue, demo_institutions, demo_population
+from gateway.demo import DEMO_YEAR
+from gateway.demo_catalogue import demo_catalogue
+from gateway.demo_institutions import demo_institutions
+from gateway.demo_population import demo_population
 from gateway.domain import Institution
 from gateway.load_csv import ERRORS_LISTED_MAX
 from gateway.load_members import MEMBER_COLUMNS, load_members_csv, write_members_csv
@@ -366,7 +369,7 @@ async def test_members_load_into_a_cluster(tmp_path: Path, redis_cluster: RedisC
 
 def test_policy_explain_reads_the_catalogue_format_the_loader_writes(tmp_path: Path) -> None:
     """One catalogue CSV format: what `claimgate load catalogue` takes, `policy explain` reads."""
-    from gateway.demo import demo_catalogue
+    from gateway.demo_catalogue import demo_catalogue
     from gateway.load_reference import write_catalogue_csv
     from rules_compiled.catalogue import load_catalogue_csv as explain_reader
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.demo import demo_population
+from gateway.demo_population import demo_population
 from gateway.load_members import write_members_csv
 from gateway.progress import Progress, counted
 
