@@ -27,7 +27,7 @@ def redis_for(config: Config) -> Iterator[str]:
     if config.redis_url:
         yield config.redis_url
         return
-    from gateway.redis_server import private_redis
+    from gateway.private_redis import private_redis
 
     with private_redis(Path(config.data_dir) / "redis",
                        appendfsync=config.appendfsync) as url:  # type: ignore[arg-type]

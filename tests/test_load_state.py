@@ -28,7 +28,7 @@ from gateway.load_state import (
     write_state_csv,
 )
 from gateway.loader import load_main
-from gateway.redis_server import RedisCluster
+from gateway.redis_cluster import RedisCluster
 from gateway.store import (
     ACCUMULATORS,
     MemberKeys,

@@ -25,7 +25,7 @@ from gateway.load_reference import (
     write_institutions_csv,
 )
 from gateway.loader import load_main
-from gateway.redis_server import RedisCluster
+from gateway.redis_cluster import RedisCluster
 from gateway.store import Store, member_key, member_profile_json
 from rules_compiled.catalogue import CATALOGUE_COLUMNS
 from rules_compiled.model import InstitutionStatus
