@@ -23,6 +23,7 @@ from typing import IO, Any
 import orjson
 
 from gateway.domain import ChronicRegistration, Member, RemoteRegistration
+from gateway.keys import member_key
 from gateway.load_csv import (
     CODE_SEP,
     LIST_SEP,
@@ -38,7 +39,7 @@ from gateway.load_csv import (
     _spooled_chunks,
 )
 from gateway.progress import counted
-from gateway.store import Store, member_key
+from gateway.store import Store
 from rules_compiled.limits import (
     CARD_NO,
     DIAGNOSIS_CODE,
@@ -142,7 +143,7 @@ def _parse_remote(f: _Fields, text: str) -> list[Any] | bool | None:
 
 def _parse_member(f: _Fields, row: list[str]) -> _MemberRecord | None:
     """One member row -> its record, with the profile serialised exactly as
-    :func:`gateway.store.member_profile_json` does (a test holds them equal)."""
+    :func:`gateway.record_codecs.member_profile_json` does (a test holds them equal)."""
     (
         psn_no,
         name,

@@ -29,6 +29,7 @@ from typing import IO
 from redis.exceptions import RedisError
 
 from gateway.fastredis import Script
+from gateway.keys import MemberKeys, dup_key, member_key, partition_of
 from gateway.load_csv import (
     _NOT_SEEDED,
     LoadReport,
@@ -40,7 +41,7 @@ from gateway.load_csv import (
     _shown,
     _spooled_chunks,
 )
-from gateway.store import ACCUMULATORS, MemberKeys, Store, dup_key, member_key, partition_of
+from gateway.store import ACCUMULATORS, Store
 from gateway.validate import today
 from rules_compiled.limits import (
     DATE_MIN,

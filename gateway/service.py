@@ -43,20 +43,18 @@ from gateway.errors import (
     shed_status,
     status_of,
 )
-from gateway.memberlock import MemberLocks
-from gateway.reference import Reference
-from gateway.security import check_decoded, peer_institution
-from gateway.store import (
+from gateway.keys import (
     PARTITIONS,
-    MemberSnapshot,
-    Store,
-    StoreTimeout,
     new_episode_id,
     new_reversal_id,
     new_settlement_id,
     partition_of,
     partition_of_settlement,
 )
+from gateway.memberlock import MemberLocks
+from gateway.reference import Reference
+from gateway.security import check_decoded, peer_institution
+from gateway.store import MemberSnapshot, Store, StoreTimeout
 from gateway.wire import Serialized, message_of
 from rules_compiled import model as M
 

@@ -14,6 +14,7 @@ from gateway.demo import DEMO_YEAR
 from gateway.demo_catalogue import demo_catalogue
 from gateway.demo_institutions import demo_institutions
 from gateway.demo_population import demo_population
+from gateway.keys import MemberKeys, dup_key, member_key
 from gateway.load_members import load_members_csv, write_members_csv
 from gateway.load_reference import write_catalogue_csv, write_institutions_csv
 from gateway.load_state import (
@@ -29,14 +30,7 @@ from gateway.load_state import (
 )
 from gateway.loader import load_main
 from gateway.redis_cluster import RedisCluster
-from gateway.store import (
-    ACCUMULATORS,
-    MemberKeys,
-    SettlementCommit,
-    Store,
-    dup_key,
-    member_key,
-)
+from gateway.store import ACCUMULATORS, SettlementCommit, Store
 from rules_compiled.model import ItemKind, day_number
 
 MEMBERS_N = 12

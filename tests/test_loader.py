@@ -15,6 +15,7 @@ from gateway.demo_catalogue import demo_catalogue
 from gateway.demo_institutions import demo_institutions
 from gateway.demo_population import demo_population
 from gateway.domain import Institution
+from gateway.keys import member_key
 from gateway.load_csv import ERRORS_LISTED_MAX
 from gateway.load_members import MEMBER_COLUMNS, load_members_csv, write_members_csv
 from gateway.load_reference import (
@@ -25,8 +26,9 @@ from gateway.load_reference import (
     write_institutions_csv,
 )
 from gateway.loader import load_main
+from gateway.record_codecs import member_profile_json
 from gateway.redis_cluster import RedisCluster
-from gateway.store import Store, member_key, member_profile_json
+from gateway.store import Store
 from rules_compiled.catalogue import CATALOGUE_COLUMNS
 from rules_compiled.model import InstitutionStatus
 
