@@ -27,8 +27,8 @@ import redis
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
+from gateway.keys import PARTITIONS, tag
 from gateway.redis_server import RedisServer
-from gateway.store import PARTITIONS, tag
 from rules_compiled.model import day_number
 
 INSTITUTION = "P31010001"

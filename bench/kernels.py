@@ -30,8 +30,9 @@ import numpy as np
 from rules_compiled import REFERENCE_POLICY_PATH
 from rules_compiled import model as m
 from rules_compiled.catalogue import DEMO_CATALOGUE
+from rules_compiled.compiled_policy import CompiledPolicy
 from rules_compiled.engine import Engine
-from rules_compiled.policy import CompiledPolicy, load_policy_file
+from rules_compiled.policy import load_policy_file
 from rules_compiled.reference import evaluate
 from rules_compiled.rows import batch, claim_row, line_row
 

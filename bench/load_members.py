@@ -20,8 +20,10 @@ from pathlib import Path
 
 import redis
 
-from gateway.demo import DEMO_SEED, demo_population
-from gateway.loader import load_main, write_members_csv
+from gateway.demo import DEMO_SEED
+from gateway.demo_population import demo_population
+from gateway.load_members import write_members_csv
+from gateway.loader import load_main
 from gateway.redis_server import RedisServer
 from gateway.store import Store
 

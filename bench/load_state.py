@@ -28,8 +28,12 @@ from pathlib import Path
 
 import redis
 
-from gateway.demo import DEMO_SEED, DEMO_YEAR, demo_catalogue, demo_institutions, demo_population
-from gateway.loader import write_members_csv, write_state_csv
+from gateway.demo import DEMO_SEED, DEMO_YEAR
+from gateway.demo_catalogue import demo_catalogue
+from gateway.demo_institutions import demo_institutions
+from gateway.demo_population import demo_population
+from gateway.load_members import write_members_csv
+from gateway.load_state import write_state_csv
 from gateway.redis_server import RedisServer
 from gateway.store import Store
 from rules_compiled import REFERENCE_POLICY_PATH

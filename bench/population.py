@@ -9,7 +9,7 @@ traits of any member it picks without holding a million rows in memory, and the
 file is the one documented in ``docs/csv-formats.md`` (``claimgate load members``).
 
 Member ids follow the public naming convention of the demo population
-(``gateway.demo``), so a bench can also run against ``claimgate seed --members N``:
+(``gateway.demo_population``), so a bench can also run against ``claimgate seed --members N``:
 
 - ``psn_no`` = insured region (6 digits) + 8-digit index, e.g. ``31010000000017``;
 - ``card_no`` = ``K`` + first 4 digits of the region + 8-digit index;

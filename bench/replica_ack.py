@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench.population import write_members_csv
-from gateway.redis_server import RedisCluster
+from gateway.redis_cluster import RedisCluster
 
 
 def _serve(url: str, port: int, ack: int, log: Path) -> subprocess.Popen[bytes]:

@@ -40,9 +40,10 @@ from gateway.adjudicator import Adjudicator, Verdict
 from gateway.budget import COMMIT_RESERVE_S
 from gateway.domain import Institution
 from gateway.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from gateway.keys import new_settlement_id
 from gateway.memberlock import MemberLocks
 from gateway.reference import Reference
-from gateway.store import MemberSnapshot, Store, new_settlement_id
+from gateway.store import MemberSnapshot, Store
 from gateway.wire import Serialized
 from rules_compiled import model as M
 

@@ -27,7 +27,7 @@ def redis_for(config: Config) -> Iterator[str]:
     if config.redis_url:
         yield config.redis_url
         return
-    from gateway.redis_server import private_redis
+    from gateway.private_redis import private_redis
 
     with private_redis(Path(config.data_dir) / "redis",
                        appendfsync=config.appendfsync) as url:  # type: ignore[arg-type]
@@ -126,7 +126,9 @@ async def _seed(
     url: str, cluster: bool, *, members: int, seed: int, if_empty: bool,
     policy_path: str | None = None,
 ) -> bool:
-    from gateway import demo
+    from gateway.demo_catalogue import demo_catalogue
+    from gateway.demo_institutions import demo_institutions
+    from gateway.demo_population import demo_population
     from gateway.journal import record_admin
     from gateway.progress import counted
     from gateway.store import Store
@@ -143,10 +145,10 @@ async def _seed(
         await store.save_reference(
             policy_version=policy.version,
             policy_text=policy.source_text,
-            catalogue=demo.demo_catalogue(),
-            institutions=demo.demo_institutions(),
+            catalogue=demo_catalogue(),
+            institutions=demo_institutions(),
         )
-        count = await store.save_members(counted(demo.demo_population(members, seed=seed),
+        count = await store.save_members(counted(demo_population(members, seed=seed),
                                                  "seed members", members, unit="members"))
         await record_admin(store, "SEED", pver=policy.version, rows=count)
         log.info("seeded policy %s, %d members in %.1f s", policy.version, count,

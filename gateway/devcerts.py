@@ -162,7 +162,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     codes = args.institution
     if not codes:
-        from gateway.demo import demo_institutions
+        from gateway.demo_institutions import demo_institutions
 
         codes = [i.code for i in demo_institutions()]
     try:

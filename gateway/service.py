@@ -31,15 +31,15 @@ from gateway.errors import (
     NotFound,
     Unavailable,
 )
-from gateway.reference import Reference
-from gateway.store import (
+from gateway.keys import (
     PARTITIONS,
-    Store,
     new_episode_id,
     new_reversal_id,
     partition_of,
     partition_of_settlement,
 )
+from gateway.reference import Reference
+from gateway.store import Store
 from rules_compiled import model as M
 
 log = logging.getLogger("claimgate")

@@ -18,7 +18,8 @@ from google.protobuf.message import Message
 from claims.v1 import claims_pb2 as pb
 from gateway.adjudicator import Verdict
 from gateway.domain import Institution, Member
-from gateway.store import MemberSnapshot, SettlementCommit, dup_key
+from gateway.keys import dup_key
+from gateway.store import MemberSnapshot, SettlementCommit
 from rules_compiled import model as M
 from rules_compiled.engine import Engine
 

@@ -1,23 +1,9 @@
-"""Redis store: key layout, reference data, member snapshots and the commit script.
+"""Redis store: reference data, member snapshots and the commit script.
 
-Key layout (every key one settlement touches shares the hash tag of the
-member's partition, so the same scripts run on a standalone server and on a
-Redis Cluster):
-
-    mbr:{pNNNN}:<psn_no>      hash  profile (``p``, JSON), balances (``cur``, ``pri``),
-                                    state version (``ver``), annual accumulators
-                                    (``y<year>:<name>``)
-    fill:{pNNNN}:<psn_no>     hash  item code -> "<day>:<days supply>" of the last fill
-    dup:{pNNNN}:<psn_no>      hash  duplicate-charge key -> settlement id
-    day:{pNNNN}:<psn_no>:<d>  int   settlements of the member on day d (expires)
-    idem:{pNNNN}:<n>:<institution>:<request_id>
-                              hash  request hash ``h``, kind ``k``, settlement id ``s``
-                                    (``n``: the institution code's length; a request id
-                                    belongs to the institution that sent it)
-    setl:{pNNNN}:<setl_id>    hash  the settlement record (response bytes, index fields)
-    jrnl:{pNNNN}              stream the partition's journal
-    ack:{pNNNN}               int   a counter written before WAIT when a settlement is read
-                                    back with replica acknowledgement on (see ReplicaAck)
+The key layout (every key one settlement touches shares the hash tag of the member's
+partition, so the same scripts run on a standalone server and on a Redis Cluster) is
+in :mod:`gateway.keys`; the JSON of profiles, catalogue items and institutions in
+:mod:`gateway.record_codecs`.
 
 Reference data (read at start-up and on reload, never on the claim path):
 ``ref:policy`` (hash: version, text), ``ref:policy:versions`` (hash: version ->
@@ -29,18 +15,13 @@ Loads and publishes are journaled in ``jrnl:admin`` (stream, ids are times in ms
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import functools
 import logging
-import secrets
 import time
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
@@ -49,27 +30,19 @@ from redis.retry import Retry
 
 from gateway import metrics
 from gateway.budget import DEADLINE, within
-from gateway.domain import ChronicRegistration, Institution, Member, RemoteRegistration
+from gateway.domain import Institution, Member
 from gateway.fastredis import FastRedis, Script
-from rules_compiled.model import (
-    Assistance,
-    CardStatus,
-    CatalogueItem,
-    InstitutionKind,
-    InstitutionStatus,
-    ItemClass,
-    ItemKind,
-    MemberStatus,
-    PersonType,
-    Scheme,
-    Setting,
-    Sex,
-    SupplyClass,
-    day_number,
-    from_day_number,
+from gateway.keys import PARTITIONS, MemberKeys, partition_of_settlement, tag, totals_key
+from gateway.record_codecs import (
+    catalogue_from_json,
+    catalogue_json,
+    institution_from_json,
+    institution_json,
+    member_from_profile,
+    member_profile_json,
 )
+from rules_compiled.model import CatalogueItem
 
-PARTITIONS = 1024
 REFERENCE_GENERATION_KEY = "ref:generation"
 POLICY_VERSIONS_KEY = "ref:policy:versions"
 ADMIN_JOURNAL_KEY = "jrnl:admin"
@@ -79,256 +52,6 @@ DAY_COUNTER_TTL_S = 3 * 24 * 3600
 
 # Annual accumulator names, as stored in ``y<year>:<name>`` fields.
 ACCUMULATORS = ("band", "ded", "pool", "bcost", "assist", "opfund")
-
-
-def partition_of(psn_no: str) -> int:
-    """The member's partition: every key of one settlement carries its hash tag."""
-    return zlib.crc32(psn_no.encode()) % PARTITIONS
-
-
-def tag(partition: int) -> str:
-    return f"{{p{partition:04d}}}"
-
-
-def member_key(psn_no: str) -> str:
-    return f"mbr:{tag(partition_of(psn_no))}:{psn_no}"
-
-
-def idem_key(partition: int, institution_code: str, request_id: str) -> str:
-    return f"idem:{tag(partition)}:{len(institution_code)}:{institution_code}:{request_id}"
-
-
-def _unique_hex() -> str:
-    """16 hex digits, all random (64 bits): one id says nothing about the next, so ids
-    cannot be guessed from one another. (The commit script also refuses to write over
-    an existing settlement id.)"""
-    return secrets.token_hex(8)
-
-
-@functools.lru_cache(maxsize=1024)
-def _id_prefix(kind: str, partition: int, day: dt.date) -> str:
-    """The id's letter, partition and day (formatting a date costs more than the
-    cache: the days served are few)."""
-    return f"{kind}{partition:04d}{day:%Y%m%d}"
-
-
-def new_settlement_id(partition: int, day: dt.date) -> str:
-    """``S`` + partition (4 digits) + yyyymmdd + 16 hex: the partition is readable back."""
-    return _id_prefix("S", partition, day) + _unique_hex()
-
-
-def totals_key(partition: int, institution_code: str, day: int) -> str:
-    """Reconciliation totals of one institution, one clearing day, one partition."""
-    return f"rec:{tag(partition)}:{institution_code}:{day}"
-
-
-def new_reversal_id(partition: int, day: dt.date) -> str:
-    return _id_prefix("R", partition, day) + _unique_hex()
-
-
-def new_episode_id(partition: int, day: dt.date) -> str:
-    return _id_prefix("E", partition, day) + _unique_hex()
-
-
-def partition_of_settlement(settlement_id: str, prefix: str = "S") -> int | None:
-    """The partition encoded in a settlement (``S``), reversal (``R``) or episode (``E``) id."""
-    if (
-        len(settlement_id) < 5
-        or settlement_id[0] != prefix
-        or not settlement_id[1:5].isdigit()
-    ):
-        return None
-    value = int(settlement_id[1:5])
-    return value if value < PARTITIONS else None
-
-
-def dup_key(institution_code: str, item_code: str, day: int, prescription_no: str) -> str:
-    """Duplicate-charge key: same member (the hash), institution, item, date, prescription.
-    Institution and item codes never contain ``|`` (``rules_compiled/limits.py``), so the
-    key splits back into its parts."""
-    return f"{institution_code}|{item_code}|{day}|{prescription_no}"
-
-
-@dataclass(frozen=True, slots=True)
-class MemberKeys:
-    partition: int
-    member: str
-    fills: str
-    dups: str
-
-    @classmethod
-    def of(cls, psn_no: str) -> MemberKeys:
-        p = partition_of(psn_no)
-        t = tag(p)
-        return cls(p, f"mbr:{t}:{psn_no}", f"fill:{t}:{psn_no}", f"dup:{t}:{psn_no}")
-
-    def idem(self, institution_code: str, request_id: str) -> str:
-        """A request id is the institution's own: one per (member partition, institution,
-        request id). The institution's length keeps the key unambiguous."""
-        return idem_key(self.partition, institution_code, request_id)
-
-    def day_counter(self, psn_no: str, day: int) -> str:
-        return f"day:{tag(self.partition)}:{psn_no}:{day}"
-
-    def settlement(self, settlement_id: str) -> str:
-        return f"setl:{tag(self.partition)}:{settlement_id}"
-
-    def totals(self, institution_code: str, day: int) -> str:
-        return totals_key(self.partition, institution_code, day)
-
-    def episode(self, episode_id: str) -> str:
-        return f"ep:{tag(self.partition)}:{episode_id}"
-
-    def episode_lines(self, episode_id: str) -> str:
-        return f"epl:{tag(self.partition)}:{episode_id}"
-
-    @property
-    def journal(self) -> str:
-        return f"jrnl:{tag(self.partition)}"
-
-
-# --- serialisation of reference and member records --------------------------------
-
-
-def _d(value: dt.date | None) -> int | None:
-    """A date as its day number; ``None`` (JSON null) for no date. Dates before 1970
-    have negative day numbers, so no number can stand for "none"."""
-    return None if value is None else day_number(value)
-
-
-def _date(value: int | None) -> dt.date | None:
-    return None if value is None else from_day_number(value)
-
-
-def member_profile_json(m: Member) -> bytes:
-    return orjson.dumps(
-        {
-            "name": m.name,
-            "sex": int(m.sex),
-            "birth": _d(m.birth_date),
-            "scheme": int(m.scheme),
-            "ptype": int(m.person_type),
-            "region": m.insured_region,
-            "status": int(m.status),
-            "bstart": _d(m.benefit_start),
-            "card": m.card_no,
-            "card_status": int(m.card_status),
-            "assist": int(m.assistance),
-            "work": _d(m.work_start_date),
-            "retire": _d(m.retire_date),
-            "chronic": [
-                [c.disease_code, day_number(c.valid_from), day_number(c.valid_to)]
-                for c in m.chronic
-            ],
-            "remote": None
-            if m.remote is None
-            else [
-                list(m.remote.institution_codes),
-                day_number(m.remote.valid_from),
-                day_number(m.remote.valid_to),
-            ],
-        }
-    )
-
-
-def member_from_profile(psn_no: str, raw: bytes, cur: int, pri: int) -> Member:
-    p = orjson.loads(raw)
-    remote = p["remote"]
-    return Member(
-        psn_no=psn_no,
-        name=p["name"],
-        sex=Sex(p["sex"]),
-        birth_date=from_day_number(p["birth"]),
-        scheme=Scheme(p["scheme"]),
-        person_type=PersonType(p["ptype"]),
-        insured_region=p["region"],
-        status=MemberStatus(p["status"]),
-        benefit_start=from_day_number(p["bstart"]),
-        card_no=p["card"],
-        card_status=CardStatus(p["card_status"]),
-        assistance=Assistance(p["assist"]),
-        work_start_date=_date(p["work"]),
-        retire_date=_date(p["retire"]),
-        acct_current_fen=cur,
-        acct_prior_fen=pri,
-        chronic=tuple(
-            ChronicRegistration(code, from_day_number(a), from_day_number(b))
-            for code, a, b in p["chronic"]
-        ),
-        remote=None
-        if remote is None
-        else RemoteRegistration(
-            tuple(remote[0]), from_day_number(remote[1]), from_day_number(remote[2])
-        ),
-    )
-
-
-def catalogue_json(item: CatalogueItem) -> bytes:
-    return orjson.dumps(
-        {
-            "code": item.code,
-            "name": item.name,
-            "kind": int(item.kind),
-            "class": int(item.item_class),
-            "cap": item.price_cap_fen,
-            "pre_bp": item.preselfpay_bp,
-            "sex": int(item.sex),
-            "age_min": item.age_min,
-            "age_max": item.age_max,
-            "settings": sorted(int(s) for s in item.settings),
-            "supply": int(item.supply_class),
-            "ovr_emp": item.override_bp_emp,
-            "ovr_res": item.override_bp_res,
-            "chronic": item.chronic_disease,
-        }
-    )
-
-
-def catalogue_from_json(raw: bytes) -> CatalogueItem:
-    r = orjson.loads(raw)
-    return CatalogueItem(
-        code=r["code"],
-        name=r["name"],
-        kind=ItemKind(r["kind"]),
-        item_class=ItemClass(r["class"]),
-        price_cap_fen=r["cap"],
-        preselfpay_bp=r["pre_bp"],
-        sex=Sex(r["sex"]),
-        age_min=r["age_min"],
-        age_max=r["age_max"],
-        settings=frozenset(Setting(s) for s in r["settings"]),
-        supply_class=SupplyClass(r["supply"]),
-        override_bp_emp=r["ovr_emp"],
-        override_bp_res=r["ovr_res"],
-        chronic_disease=r["chronic"],
-    )
-
-
-def institution_json(inst: Institution) -> bytes:
-    return orjson.dumps(
-        {
-            "code": inst.code,
-            "name": inst.name,
-            "kind": int(inst.kind),
-            "level": inst.level,
-            "region": inst.region,
-            "status": int(inst.status),
-            "suspended": sorted(inst.suspended_practitioners),
-        }
-    )
-
-
-def institution_from_json(raw: bytes) -> Institution:
-    r = orjson.loads(raw)
-    return Institution(
-        code=r["code"],
-        name=r["name"],
-        kind=InstitutionKind(r["kind"]),
-        level=r["level"],
-        region=r["region"],
-        status=InstitutionStatus(r["status"]),
-        suspended_practitioners=frozenset(r["suspended"]),
-    )
 
 
 # --- snapshots and commits ----------------------------------------------------------

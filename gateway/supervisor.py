@@ -77,7 +77,7 @@ def address_in_use(listen: str) -> bool:
 def warm_kernel_cache() -> None:
     """Compile the kernels once, into numba's on-disk cache, before forking: the
     workers then load them instead of each compiling its own."""
-    from gateway.demo import demo_catalogue
+    from gateway.demo_catalogue import demo_catalogue
     from rules_compiled import REFERENCE_POLICY_PATH
     from rules_compiled.engine import Engine
     from rules_compiled.policy import load_policy_file

@@ -13,16 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from . import model as m
+from .compiled_policy import COUNTER_POOLED, DED_PER_YEAR, CompiledPolicy
+from .diagnosis import diagnosis_flags, disease_id_in, disease_table
 from .kernels import adjudicate_batch
-from .policy import (
-    COUNTER_POOLED,
-    DED_PER_YEAR,
-    CompiledPolicy,
-    diagnosis_flags,
-    disease_id_in,
-    disease_table,
-    pack_catalogue,
-)
+from .policy_table import pack_catalogue
 
 Int64Array = npt.NDArray[np.int64]
 

@@ -1,7 +1,7 @@
 """Numba kernels: adjudicate a batch of claims over int64 columns.
 
 One entry point, :func:`adjudicate_batch`, handles every setting; it takes the
-packed policy vector and the packed catalogue (see ``policy.py`` for both
+packed policy vector and the packed catalogue (see ``policy_table.py`` for both
 layouts) so a call has seven array arguments. Every step mirrors
 ``reference.py`` (the plain-Python evaluator the tests compare against); keep
 them in step.
@@ -14,6 +14,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .compiled_policy import (
+    BUCKET_CURRENT,
+    BUCKET_PRIOR,
+    COUNTER_POOLED,
+    DED_PER_YEAR,
+    FUND_POOLED,
+    FUND_SUPPLEMENTARY,
+    PAY_ACCOUNT_FIRST,
+    PAY_PERSONAL,
+)
 from .model import (
     CHRONIC_SLOTS,
     CI_ACCT_CURRENT,
@@ -96,14 +106,8 @@ from .model import (
     LO_REASONS,
     LO_STATUS,
 )
-from .policy import (
-    BUCKET_CURRENT,
-    BUCKET_PRIOR,
+from .policy_table import (
     CH_N,
-    COUNTER_POOLED,
-    DED_PER_YEAR,
-    FUND_POOLED,
-    FUND_SUPPLEMENTARY,
     IT_AGE_MAX,
     IT_AGE_MIN,
     IT_CHRONIC_ID,
@@ -131,8 +135,6 @@ from .policy import (
     P_REFILL_BP,
     P_REMOTE_CUT_BP,
     P_RULE_OFF,
-    PAY_ACCOUNT_FIRST,
-    PAY_PERSONAL,
     RU_ABOVE_BP,
     RU_ABOVE_FUND,
     RU_ACCT_MASK,

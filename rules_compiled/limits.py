@@ -1,7 +1,7 @@
 """The limits of every field, defined once for every door that takes it in.
 
-A value enters the gateway through three doors: the CSV loader
-(``gateway/loader.py``), the gRPC request checks (``gateway/validate.py``) and the
+A value enters the gateway through three doors: the CSV loads
+(``gateway/load_*.py``), the gRPC request checks (``gateway/validate.py``) and the
 policy file (``rules_compiled/policy.py``). Each of them takes its bounds from
 here, so a value one door accepts is never refused by another: a member loaded
 with an id the wire would refuse could never be served.

@@ -1,10 +1,12 @@
-"""Policy file (TOML) -> compiled policy: validated Python rules plus packed numpy tables.
+"""Policy file (TOML) -> compiled policy: the compiler of a policy file into validated
+Python rules plus the packed table.
 
 The policy format is described in the header of ``policies/reference.toml``.
 Compilation expands every (scheme, setting, cohort, institution level) into
-one :class:`Rule`, checks it, and packs everything the kernels need into ONE
-int64 vector (:attr:`CompiledPolicy.table`, layout below), because numba's
-dispatch cost grows with the number of arguments.
+one :class:`~rules_compiled.compiled_policy.Rule`, checks it, and packs everything the
+kernels need into ONE int64 vector (:attr:`CompiledPolicy.table`, layout in
+:mod:`rules_compiled.policy_table`), because numba's dispatch cost grows with the
+number of arguments. What a policy compiles to is :mod:`rules_compiled.compiled_policy`.
 
 A bad policy raises :class:`PolicyError` naming the file and the key, e.g.
 ``reference.toml: emp.inpatient.bands[1]: bands overlap or are unordered``.
@@ -14,304 +16,46 @@ from __future__ import annotations
 
 import datetime as _dt
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from .compiled_policy import (
+    BP_FULL,
+    BUCKET_CURRENT,
+    BUCKET_PRIOR,
+    COUNTER_NAMES,
+    COUNTER_POOLED,
+    DAY_MAX,
+    DAY_MIN,
+    DED_NONE,
+    DED_PER_NAMES,
+    FUND_NAMES,
+    INF_FEN,
+    PAY_ACCOUNT_FIRST,
+    PAY_PERSONAL,
+    PAYMENT_NAMES,
+    SCHEME_KEYS,
+    SCHEME_PERSON_TYPES,
+    SETTING_KEYS,
+    Band,
+    CohortBox,
+    CompiledPolicy,
+    Rule,
+)
+from .diagnosis import normalise_code
 from .limits import DAYS_SUPPLY_MAX, DIAGNOSIS_CODE
-from .model import Assistance, CatalogueItem, DiagnosisFlag, PersonType, Scheme, Setting, day_number
-
-# ------------------------------------------------------------------ constants
-INF_FEN = 1 << 62  # "unbounded" band end
-DAY_MIN = -(1 << 40)  # date-space bounds for the cohort partition check
-DAY_MAX = 1 << 40
-BP_FULL = 10_000
-MAX_BANDS = 8
-LEVELS = 4  # institution level 0..3; level 0 outside a pharmacy is treated as level 1
-
-PAY_PERSONAL = 0  # no fund pays (pharmacy)
-PAY_FUND_FIRST = 1  # funds, then the personal share from the account, then cash
-PAY_ACCOUNT_FIRST = 2  # account pays in-scope cost first (EMP outpatient)
-PAYMENT_NAMES = {
-    "personal": PAY_PERSONAL,
-    "fund_first": PAY_FUND_FIRST,
-    "account_first": PAY_ACCOUNT_FIRST,
-}
-
-FUND_POOLED = 0  # 统筹基金 -> CO_HIFP
-FUND_SUPPLEMENTARY = 1  # 附加基金 -> CO_SUPPLEMENTARY
-FUND_SERIOUS_ILLNESS = 2  # 大病保险 -> CO_HIFMI
-FUND_NAMES = {
-    "pooled": FUND_POOLED,
-    "supplementary": FUND_SUPPLEMENTARY,
-    "serious_illness": FUND_SERIOUS_ILLNESS,
-}
-
-COUNTER_POOLED = 0  # CI_POOLED_PAID / CO_D_POOLED_PAID
-COUNTER_OUTPATIENT_FUND = 1  # CI_OUTPATIENT_FUND_PAID / CO_D_OUTPATIENT_FUND_PAID
-COUNTER_NAMES = {"pooled": COUNTER_POOLED, "outpatient_fund": COUNTER_OUTPATIENT_FUND}
-
-DED_NONE = 0
-DED_PER_YEAR = 1
-DED_PER_ADMISSION = 2
-DED_PER_NAMES = {"year": DED_PER_YEAR, "admission": DED_PER_ADMISSION}
-
-BUCKET_CURRENT = 1  # 当年账户
-BUCKET_PRIOR = 2  # 历年账户
-
-SETTING_KEYS = {s.name.lower(): s for s in Setting}
-SCHEME_KEYS = {s.name.lower(): s for s in Scheme}
-SCHEME_PERSON_TYPES = {
-    Scheme.EMP: (PersonType.ACTIVE, PersonType.RETIRED),
-    Scheme.RES: (PersonType.ADULT, PersonType.STUDENT),
-}
-
-# --- packed table layout ------------------------------------------------------
-# Header (scalars).
-(
-    P_MAGIC,
-    P_GROUPS,  # G: groups (cohorts or person types) per scheme, max
-    P_COHORT_OFF,
-    P_COHORT_N,
-    P_RULE_OFF,
-    P_REFERRAL_IN_BP,
-    P_REFERRAL_OUT_BP,
-    P_REMOTE_CUT_BP,
-    P_ASSIST_CAP_FEN,
-    P_ASSIST_BP_0,  # .. +3 by Assistance value
-) = range(10)
-P_DS_ACUTE = 13
-P_DS_CHRONIC = 14
-P_DS_REGISTERED = 15
-P_DS_DISCHARGE = 16
-P_REFILL_BP = 17
-P_HEADER_N = 32
-MAGIC = 0x5255_4C45  # "RULE"
-
-# Cohort rows: scheme, person type, group, then inclusive day ranges.
-(
-    CH_SCHEME,
-    CH_PTYPE,
-    CH_GROUP,
-    CH_BIRTH_LO,
-    CH_BIRTH_HI,
-    CH_WORK_LO,
-    CH_WORK_HI,
-    CH_RETIRE_LO,
-    CH_RETIRE_HI,
-) = range(9)
-CH_N = 9
-
-# Rule rows, index ((scheme-1)*4 + (setting-1))*G*4 + group*4 + level.
-(
-    RU_VALID,
-    RU_PAYMENT,
-    RU_ACCT_MASK,
-    RU_REFERRAL,
-    RU_DED_FEN,
-    RU_DED_REMOTE_FEN,
-    RU_DED_PER,
-    RU_SELF_BAND_FEN,
-    RU_BAND_FUND,
-    RU_CUMULATIVE,
-    RU_FUND_CAP_FEN,  # -1 none
-    RU_CAP_COUNTER,
-    RU_ABOVE_FUND,  # -1 none
-    RU_ABOVE_BP,
-    RU_OV_CAP_FEN,  # the EMP pooled cap item-override payments count against; -1 none
-    RU_NBANDS,
-) = range(16)
-RU_BAND_FROM = 16
-RU_BAND_TO = RU_BAND_FROM + MAX_BANDS
-RU_BAND_BP = RU_BAND_TO + MAX_BANDS
-RU_N = RU_BAND_BP + MAX_BANDS
-
-# Catalogue rows (Engine packs the catalogue with :func:`pack_catalogue`).
-(
-    IT_KIND,
-    IT_CLASS,
-    IT_PRICE_CAP,
-    IT_PRESELFPAY_BP,
-    IT_SEX,
-    IT_AGE_MIN,
-    IT_AGE_MAX,
-    IT_SETTINGS_MASK,  # bit 1 << setting; 0 = all settings
-    IT_SUPPLY,
-    IT_OVERRIDE_EMP_BP,
-    IT_OVERRIDE_RES_BP,
-    IT_CHRONIC_ID,
-) = range(12)
-IT_N = 12
+from .model import Assistance, DiagnosisFlag, PersonType, Scheme, Setting, day_number
+from .policy_table import MAX_BANDS, _pack
 
 
+# ------------------------------------------------------------------ compiler
 class PolicyError(ValueError):
     """A policy file that does not compile; the message names the file and the key."""
 
 
-@dataclass(frozen=True, slots=True)
-class Band:
-    from_fen: int
-    to_fen: int  # INF_FEN: unbounded
-    ratio_bp: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """The benefit rule of one (scheme, setting, cohort, level)."""
-
-    payment: int
-    account_mask: int
-    referral: bool
-    deductible_fen: int
-    deductible_remote_fen: int
-    deductible_per: int
-    self_pay_band_fen: int
-    band_fund: int
-    bands: tuple[Band, ...]
-    bands_cumulative: bool
-    fund_cap_fen: int  # -1: none
-    fund_cap_counter: int
-    above_cap_fund: int  # -1: none
-    above_cap_ratio_bp: int
-    # The annual pooled cap (counter CI_POOLED_PAID) that item-override payments
-    # count against and are limited by, in this setting; -1: none.
-    override_cap_fen: int
-
-
-@dataclass(frozen=True, slots=True)
-class CohortBox:
-    scheme: Scheme
-    person_type: PersonType
-    group: int
-    birth: tuple[int, int]
-    work_start: tuple[int, int]
-    retire: tuple[int, int]
-
-    def contains(self, birth_day: int, work_start_day: int, retire_day: int) -> bool:
-        return (
-            self.birth[0] <= birth_day <= self.birth[1]
-            and self.work_start[0] <= work_start_day <= self.work_start[1]
-            and self.retire[0] <= retire_day <= self.retire[1]
-        )
-
-
-@dataclass(slots=True)
-class CompiledPolicy:
-    version: str
-    source: str
-    source_text: str
-    referral_bp: dict[int, int]  # by Referral value
-    remote_reduction_bp: int
-    assistance_bp: dict[int, int]  # by Assistance value
-    assistance_cap_fen: int
-    acute_days_max: int
-    chronic_days_max: int
-    registered_chronic_days_max: int
-    discharge_days_max: int
-    refill_remaining_max_bp: int
-    # Ledger and abuse-check rules the gateway applies (docs/benefit-rules.md §6, §7).
-    reversal_window_days: int
-    readmission_window_days: int
-    settlements_per_day_max: int
-    diagnosis_prefixes: dict[int, tuple[str, ...]]  # DiagnosisFlag -> prefixes
-    chronic_codes: tuple[str, ...]
-    groups: dict[Scheme, tuple[str, ...]]  # cohort names, or person-type names
-    named_cohorts: dict[Scheme, bool]  # False: groups are person types (cohort_name "")
-    cohorts: tuple[CohortBox, ...]
-    rules: dict[tuple[Scheme, Setting, int, int], Rule]
-    table: npt.NDArray[np.int64] = field(repr=False)
-
-    @property
-    def max_groups(self) -> int:
-        return int(self.table[P_GROUPS])
-
-    def group_of(
-        self, scheme: int, person_type: int, birth_day: int, work_start_day: int, retire_day: int
-    ) -> int:
-        """Index of the member's cohort (or person type) within its scheme; -1 none."""
-        for box in self.cohorts:
-            if (
-                box.scheme == scheme
-                and box.person_type == person_type
-                and box.contains(birth_day, work_start_day, retire_day)
-            ):
-                return box.group
-        return -1
-
-    def rule(self, scheme: int, setting: int, group: int, level: int) -> Rule | None:
-        try:
-            return self.rules.get((Scheme(scheme), Setting(setting), group, level))
-        except ValueError:
-            return None
-
-
-# ------------------------------------------------------------------ diagnosis / disease helpers
-def normalise_code(code: str) -> str:
-    return code.strip().upper()
-
-
-def diagnosis_flags(policy: CompiledPolicy, code: str) -> int:
-    """DiagnosisFlag mask of an ICD-10 code: every flag with a listed prefix of it."""
-    c = normalise_code(code)
-    mask = 0
-    if not c:
-        return 0
-    for flag, prefixes in policy.diagnosis_prefixes.items():
-        if any(c.startswith(p) for p in prefixes):
-            mask |= flag
-    return mask
-
-
-def disease_table(policy: CompiledPolicy, items: Iterable[CatalogueItem]) -> tuple[str, ...]:
-    """Known chronic-disease codes: the policy's, then the catalogue's (sorted); id = index."""
-    known = list(policy.chronic_codes)
-    extra = sorted(
-        {normalise_code(i.chronic_disease) for i in items if i.chronic_disease} - set(known)
-    )
-    return tuple(known + extra)
-
-
-def disease_id_in(codes: Sequence[str], code: str) -> int:
-    """Id of the longest known disease code that is a prefix of ``code``; -1 unknown."""
-    c = normalise_code(code)
-    best, best_len = -1, 0
-    if not c:
-        return -1
-    for i, k in enumerate(codes):
-        if c.startswith(k) and len(k) > best_len:
-            best, best_len = i, len(k)
-    return best
-
-
-def pack_catalogue(policy: CompiledPolicy, items: Sequence[CatalogueItem]) -> npt.NDArray[np.int64]:
-    codes = disease_table(policy, items)
-    out = np.zeros((len(items), IT_N), dtype=np.int64)
-    for r, it in enumerate(items):
-        mask = 0
-        for s in it.settings:
-            mask |= 1 << int(s)
-        out[r] = (
-            int(it.kind),
-            int(it.item_class),
-            it.price_cap_fen,
-            it.preselfpay_bp,
-            int(it.sex),
-            it.age_min,
-            it.age_max,
-            mask,
-            int(it.supply_class),
-            it.override_bp_emp,
-            it.override_bp_res,
-            disease_id_in(codes, it.chronic_disease) if it.chronic_disease else -1,
-        )
-    return out
-
-
-# ------------------------------------------------------------------ compiler
 class _Ctx:
     def __init__(self, source: str) -> None:
         self.source = source
@@ -878,68 +622,6 @@ def compile_policy(text: str, source: str) -> CompiledPolicy:
     return policy
 
 
-def _pack(p: CompiledPolicy) -> npt.NDArray[np.int64]:
-    g_max = max(len(g) for g in p.groups.values())
-    n_rules = 2 * 4 * g_max * LEVELS
-    cohort_off = P_HEADER_N
-    rule_off = cohort_off + len(p.cohorts) * CH_N
-    t = np.zeros(rule_off + n_rules * RU_N, dtype=np.int64)
-    t[P_MAGIC] = MAGIC
-    t[P_GROUPS] = g_max
-    t[P_COHORT_OFF] = cohort_off
-    t[P_COHORT_N] = len(p.cohorts)
-    t[P_RULE_OFF] = rule_off
-    t[P_REFERRAL_IN_BP] = p.referral_bp[1]
-    t[P_REFERRAL_OUT_BP] = p.referral_bp[2]
-    t[P_REMOTE_CUT_BP] = p.remote_reduction_bp
-    t[P_ASSIST_CAP_FEN] = p.assistance_cap_fen
-    for a, bp in p.assistance_bp.items():
-        t[P_ASSIST_BP_0 + a] = bp
-    t[P_DS_ACUTE] = p.acute_days_max
-    t[P_DS_CHRONIC] = p.chronic_days_max
-    t[P_DS_REGISTERED] = p.registered_chronic_days_max
-    t[P_DS_DISCHARGE] = p.discharge_days_max
-    t[P_REFILL_BP] = p.refill_remaining_max_bp
-    for i, b in enumerate(p.cohorts):
-        t[cohort_off + i * CH_N : cohort_off + (i + 1) * CH_N] = (
-            int(b.scheme),
-            int(b.person_type),
-            b.group,
-            *b.birth,
-            *b.work_start,
-            *b.retire,
-        )
-    for (scheme, setting, g, level), r in p.rules.items():
-        base = rule_off + rule_index(int(scheme), int(setting), g, level, g_max) * RU_N
-        row = t[base : base + RU_N]
-        row[RU_VALID] = 1
-        row[RU_PAYMENT] = r.payment
-        row[RU_ACCT_MASK] = r.account_mask
-        row[RU_REFERRAL] = int(r.referral)
-        row[RU_DED_FEN] = r.deductible_fen
-        row[RU_DED_REMOTE_FEN] = r.deductible_remote_fen
-        row[RU_DED_PER] = r.deductible_per
-        row[RU_SELF_BAND_FEN] = r.self_pay_band_fen
-        row[RU_BAND_FUND] = r.band_fund
-        row[RU_CUMULATIVE] = int(r.bands_cumulative)
-        row[RU_FUND_CAP_FEN] = r.fund_cap_fen
-        row[RU_CAP_COUNTER] = r.fund_cap_counter
-        row[RU_ABOVE_FUND] = r.above_cap_fund
-        row[RU_ABOVE_BP] = r.above_cap_ratio_bp
-        row[RU_OV_CAP_FEN] = r.override_cap_fen
-        row[RU_NBANDS] = len(r.bands)
-        for k, band in enumerate(r.bands):
-            row[RU_BAND_FROM + k] = band.from_fen
-            row[RU_BAND_TO + k] = band.to_fen
-            row[RU_BAND_BP + k] = band.ratio_bp
-    t.setflags(write=False)
-    return t
-
-
-def rule_index(scheme: int, setting: int, group: int, level: int, g_max: int) -> int:
-    return (((scheme - 1) * 4 + (setting - 1)) * g_max + group) * LEVELS + level
-
-
 def load_policy_file(path: str | Path) -> CompiledPolicy:
     """Read and compile a policy file; errors name the file."""
     p = Path(path)
@@ -948,8 +630,3 @@ def load_policy_file(path: str | Path) -> CompiledPolicy:
     except OSError as e:
         raise PolicyError(f"{p.name}: cannot read: {e.strerror}") from None
     return compile_policy(text, str(p))
-
-
-def with_rule(policy: CompiledPolicy, **changes: Any) -> CompiledPolicy:
-    """A copy of ``policy`` with top-level fields replaced (tests)."""
-    return replace(policy, **changes)

@@ -1,6 +1,6 @@
 """Plain-Python reference evaluator of a compiled policy: clarity first, speed never.
 
-It reads the policy's :class:`~rules_compiled.policy.Rule` objects (not the
+It reads the policy's :class:`~rules_compiled.compiled_policy.Rule` objects (not the
 packed vector the kernels read) and the catalogue items themselves, walks
 docs/benefit-rules.md §3 step by step, and records a human-readable trace. The tests
 require it and the kernels to agree to the fen.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import model as m
-from .policy import (
+from .compiled_policy import (
     BUCKET_CURRENT,
     BUCKET_PRIOR,
     COUNTER_POOLED,
@@ -24,9 +24,8 @@ from .policy import (
     PAY_PERSONAL,
     CompiledPolicy,
     Rule,
-    disease_id_in,
-    disease_table,
 )
+from .diagnosis import disease_id_in, disease_table
 
 FUND_LABEL = {
     0: "pooled fund (统筹)",

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from gateway.redis_server import RedisCluster, RedisServer
+from gateway.redis_cluster import RedisCluster
+from gateway.redis_server import RedisServer
 
 
 def pytest_configure(config: pytest.Config) -> None:

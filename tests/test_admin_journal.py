@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway import demo
 from gateway.cli import main as claimgate
+from gateway.demo_catalogue import demo_catalogue
+from gateway.demo_institutions import demo_institutions
+from gateway.demo_population import demo_population
 from gateway.journal import CST, journal_main
-from gateway.loader import write_catalogue_csv, write_institutions_csv, write_members_csv
+from gateway.load_members import write_members_csv
+from gateway.load_reference import write_catalogue_csv, write_institutions_csv
 from gateway.store import POLICY_VERSIONS_KEY
 from rules_compiled import REFERENCE_POLICY_PATH
 
@@ -35,11 +38,11 @@ def test_loads_seeds_and_publishes_are_journaled(
                       "--redis-url", redis_url]) == 0
     monkeypatch.setenv("CLAIMGATE_OPERATOR", "ops-bob")
     members = tmp_path / "members.csv"
-    write_members_csv(members, demo.demo_population(7, seed=5))
+    write_members_csv(members, demo_population(7, seed=5))
     institutions = tmp_path / "institutions.csv"
-    write_institutions_csv(institutions, demo.demo_institutions())
+    write_institutions_csv(institutions, demo_institutions())
     catalogue = tmp_path / "catalogue.csv"
-    write_catalogue_csv(catalogue, demo.demo_catalogue())
+    write_catalogue_csv(catalogue, demo_catalogue())
     for kind, path in (("members", members), ("institutions", institutions),
                        ("catalogue", catalogue)):
         assert claimgate(["load", kind, str(path), "--redis-url", redis_url]) == 0
@@ -61,8 +64,8 @@ def test_loads_seeds_and_publishes_are_journaled(
     assert by_type["LOAD_MEMBERS"]["operator_id"] == "ops-bob"
     assert by_type["LOAD_MEMBERS"]["rows_loaded"] == 7
     assert by_type["LOAD_MEMBERS"]["source"] == str(members)
-    assert by_type["LOAD_INSTITUTIONS"]["rows_loaded"] == len(demo.demo_institutions())
-    assert by_type["LOAD_CATALOGUE"]["rows_loaded"] == len(demo.demo_catalogue())
+    assert by_type["LOAD_INSTITUTIONS"]["rows_loaded"] == len(demo_institutions())
+    assert by_type["LOAD_CATALOGUE"]["rows_loaded"] == len(demo_catalogue())
     assert by_type["POLICY_PUBLISH"]["policy_version"] == "reference-2024.2"
     for r in rows:
         assert r["partition"] is None and r["recorded_at"]

@@ -9,18 +9,13 @@ from collections import Counter
 
 import pytest
 
-from gateway.demo import (
-    CHRONIC_DISEASES,
-    DEMO_REGION,
-    NOT_YET_COVERED_FROM,
-    REMOTE_REGION,
+from gateway.demo import CHRONIC_DISEASES, DEMO_REGION, NOT_YET_COVERED_FROM, REMOTE_REGION
+from gateway.demo_catalogue import demo_catalogue, demo_catalogue_prices, well_known_items
+from gateway.demo_institutions import demo_institutions
+from gateway.demo_population import (
     card_no_of,
-    demo_catalogue,
-    demo_catalogue_prices,
-    demo_institutions,
     demo_population,
     psn_no_of,
-    well_known_items,
     well_known_member_notes,
     well_known_members,
 )

@@ -30,8 +30,8 @@ from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.config import Config
 from gateway.domain import Member
+from gateway.keys import PARTITIONS, partition_of
 from gateway.redis_server import RedisServer
-from gateway.store import PARTITIONS, partition_of
 from rules_compiled.model import MemberStatus
 from tests.integration.harness import (
     CATALOGUE,

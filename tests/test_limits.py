@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from claims.v1 import claims_pb2 as pb
-from gateway import loader
-from gateway.demo import demo_catalogue, demo_institutions, demo_population
+from gateway import load_csv, load_members, load_reference, load_state
+from gateway.demo_catalogue import demo_catalogue
+from gateway.demo_institutions import demo_institutions
+from gateway.demo_population import demo_population
 from gateway.domain import ChronicRegistration, RemoteRegistration
 from gateway.errors import InvalidArgument
 from gateway.validate import check_settle, today
@@ -40,7 +42,7 @@ def _csv_refuses(write: Callable[[Path], None], validate: Callable[..., object],
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "file.csv"
         write(path)
-        problems = loader._Problems(str(path))
+        problems = load_csv._Problems(str(path))
         with tempfile.TemporaryFile() as spool:
             validate(path, problems, spool)
         return any(f": {column}: " in message for message in problems.listed)
@@ -51,8 +53,8 @@ def _member_door(change: Callable[[str], dict[str, object]], column: str) -> Cal
 
     def refuses(value: str) -> bool:
         m = dataclasses.replace(member, **change(value))  # type: ignore[arg-type]
-        return _csv_refuses(lambda p: loader.write_members_csv(p, [m]),
-                            loader._validate_members, column)
+        return _csv_refuses(lambda p: load_members.write_members_csv(p, [m]),
+                            load_members._validate_members, column)
     return refuses
 
 
@@ -62,15 +64,17 @@ def _reference_door(kind: str, change: Callable[[str], dict[str, object]],
         if kind == "institutions":
             inst = dataclasses.replace(demo_institutions()[0], **change(value))  # type: ignore[arg-type]
             return _csv_refuses(
-                lambda p: loader.write_institutions_csv(p, [inst]),
-                lambda p, pr, _s: loader._validate_reference(
-                    p, loader.INSTITUTION_COLUMNS, loader._parse_institution, pr, kind),
+                lambda p: load_reference.write_institutions_csv(p, [inst]),
+                lambda p, pr, _s: load_reference._validate_reference(
+                    p, load_reference.INSTITUTION_COLUMNS, load_reference._parse_institution,
+                    pr, kind),
                 column)
         item = dataclasses.replace(demo_catalogue()[0], **change(value))  # type: ignore[arg-type]
         return _csv_refuses(
-            lambda p: loader.write_catalogue_csv(p, [item]),
-            lambda p, pr, _s: loader._validate_reference(
-                p, loader.CATALOGUE_COLUMNS, loader._parse_catalogue_item, pr, kind),
+            lambda p: load_reference.write_catalogue_csv(p, [item]),
+            lambda p, pr, _s: load_reference._validate_reference(
+                p, load_reference.CATALOGUE_COLUMNS, load_reference._parse_catalogue_item,
+                pr, kind),
             column)
     return refuses
 
@@ -82,11 +86,11 @@ def _charge_door(column: str) -> Callable[[str], bool]:
 
     def refuses(value: str) -> bool:
         values = {**row, column: value}
-        ref = loader._StateReference(drugs=frozenset(),
-                                     institutions=frozenset({values["institution_code"]}))
+        ref = load_state._StateReference(drugs=frozenset(),
+                                         institutions=frozenset({values["institution_code"]}))
         return _csv_refuses(
-            lambda p: loader.write_state_csv(p, "charges", [tuple(values.values())]),
-            lambda p, pr, s: loader._validate_state("charges", p, ref, pr, s), column)
+            lambda p: load_state.write_state_csv(p, "charges", [tuple(values.values())]),
+            lambda p, pr, s: load_state._validate_state("charges", p, ref, pr, s), column)
     return refuses
 
 

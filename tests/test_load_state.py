@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway.demo import DEMO_YEAR, demo_catalogue, demo_institutions, demo_population
-from gateway.loader import (
+from gateway.demo import DEMO_YEAR
+from gateway.demo_catalogue import demo_catalogue
+from gateway.demo_institutions import demo_institutions
+from gateway.demo_population import demo_population
+from gateway.keys import MemberKeys, dup_key, member_key
+from gateway.load_members import load_members_csv, write_members_csv
+from gateway.load_reference import write_catalogue_csv, write_institutions_csv
+from gateway.load_state import (
     ACCUMULATOR_FILE_COLUMNS,
     CHARGE_COLUMNS,
     FILL_COLUMNS,
@@ -20,22 +26,11 @@ from gateway.loader import (
     load_accumulators_csv,
     load_charges_csv,
     load_fills_csv,
-    load_main,
-    load_members_csv,
-    write_catalogue_csv,
-    write_institutions_csv,
-    write_members_csv,
     write_state_csv,
 )
-from gateway.redis_server import RedisCluster
-from gateway.store import (
-    ACCUMULATORS,
-    MemberKeys,
-    SettlementCommit,
-    Store,
-    dup_key,
-    member_key,
-)
+from gateway.loader import load_main
+from gateway.redis_cluster import RedisCluster
+from gateway.store import ACCUMULATORS, SettlementCommit, Store
 from rules_compiled.model import ItemKind, day_number
 
 MEMBERS_N = 12

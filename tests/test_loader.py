@@ -10,23 +10,26 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway.demo import DEMO_YEAR, demo_catalogue, demo_institutions, demo_population
+from gateway.demo import DEMO_YEAR
+from gateway.demo_catalogue import demo_catalogue
+from gateway.demo_institutions import demo_institutions
+from gateway.demo_population import demo_population
 from gateway.domain import Institution
-from gateway.loader import (
-    CATALOGUE_COLUMNS,
-    ERRORS_LISTED_MAX,
+from gateway.keys import member_key
+from gateway.load_csv import ERRORS_LISTED_MAX
+from gateway.load_members import MEMBER_COLUMNS, load_members_csv, write_members_csv
+from gateway.load_reference import (
     INSTITUTION_COLUMNS,
-    MEMBER_COLUMNS,
     load_catalogue_csv,
     load_institutions_csv,
-    load_main,
-    load_members_csv,
     write_catalogue_csv,
     write_institutions_csv,
-    write_members_csv,
 )
-from gateway.redis_server import RedisCluster
-from gateway.store import Store, member_key, member_profile_json
+from gateway.loader import load_main
+from gateway.record_codecs import member_profile_json
+from gateway.redis_cluster import RedisCluster
+from gateway.store import Store
+from rules_compiled.catalogue import CATALOGUE_COLUMNS
 from rules_compiled.model import InstitutionStatus
 
 MEMBERS_N = 60
@@ -368,8 +371,8 @@ async def test_members_load_into_a_cluster(tmp_path: Path, redis_cluster: RedisC
 
 def test_policy_explain_reads_the_catalogue_format_the_loader_writes(tmp_path: Path) -> None:
     """One catalogue CSV format: what `claimgate load catalogue` takes, `policy explain` reads."""
-    from gateway.demo import demo_catalogue
-    from gateway.loader import write_catalogue_csv
+    from gateway.demo_catalogue import demo_catalogue
+    from gateway.load_reference import write_catalogue_csv
     from rules_compiled.catalogue import load_catalogue_csv as explain_reader
 
     path = tmp_path / "catalogue.csv"

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.demo import demo_population
-from gateway.loader import write_members_csv
+from gateway.demo_population import demo_population
+from gateway.load_members import write_members_csv
 from gateway.progress import Progress, counted
 
 

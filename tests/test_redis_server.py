@@ -15,17 +15,11 @@ import redis
 from redis.cluster import ClusterNode
 from redis.cluster import RedisCluster as ClusterClient
 
+from gateway import private_redis as private_redis_module
 from gateway import redis_server as redis_server_module
-from gateway.redis_server import (
-    RECORD_FILE,
-    RedisCluster,
-    RedisServer,
-    RedisServerError,
-    ServerRecord,
-    find_redis_server,
-    private_redis,
-    redact_url,
-)
+from gateway.private_redis import RECORD_FILE, ServerRecord, private_redis, redact_url
+from gateway.redis_cluster import RedisCluster
+from gateway.redis_server import RedisServer, RedisServerError, find_redis_server
 
 
 def test_find_redis_server_returns_an_executable() -> None:
@@ -258,7 +252,7 @@ def test_private_redis_is_shared_and_the_last_user_stops_it(tmp_path: Path) -> N
         finally:
             client.close()
     assert not (data_dir / RECORD_FILE).exists()
-    assert not redis_server_module._pid_alive(record.pid) or _is_zombie(record.pid)
+    assert not private_redis_module._pid_alive(record.pid) or _is_zombie(record.pid)
 
 
 def _is_zombie(pid: int) -> bool:
@@ -270,7 +264,7 @@ def _is_zombie(pid: int) -> bool:
 
 _HOLDER = """
 import sys
-from gateway.redis_server import private_redis
+from gateway.private_redis import private_redis
 with private_redis(sys.argv[1]) as url:
     print(url, flush=True)
     sys.stdin.readline()
@@ -306,7 +300,7 @@ def test_private_redis_outlives_the_process_that_started_it(tmp_path: Path) -> N
         starter.stdin.close()
         starter.stdout.close()
     wait_until = time.monotonic() + 20
-    while redis_server_module._pid_alive(record.pid):
+    while private_redis_module._pid_alive(record.pid):
         assert time.monotonic() < wait_until, "the last user did not stop the server"
         time.sleep(0.02)
     assert not (data_dir / RECORD_FILE).exists()
@@ -356,17 +350,17 @@ def test_the_last_user_stops_the_server_that_replaced_a_dead_one(tmp_path: Path)
             assert dead is not None
             os.kill(dead.pid, signal.SIGKILL)
             wait_until = time.monotonic() + 20
-            while not _is_zombie(dead.pid) and redis_server_module._pid_alive(dead.pid):
+            while not _is_zombie(dead.pid) and private_redis_module._pid_alive(dead.pid):
                 assert time.monotonic() < wait_until
                 time.sleep(0.02)
             with private_redis(data_dir) as second:  # e.g. `claimgate seed` meanwhile
                 assert second != first
                 replacement = ServerRecord.read(data_dir)
                 assert replacement is not None and replacement.url == second
-            assert redis_server_module._pid_alive(replacement.pid)  # still ours to use
+            assert private_redis_module._pid_alive(replacement.pid)  # still ours to use
         assert not (data_dir / RECORD_FILE).exists()
-        assert not redis_server_module._pid_alive(replacement.pid) or _is_zombie(
+        assert not private_redis_module._pid_alive(replacement.pid) or _is_zombie(
             replacement.pid)
     finally:
-        if replacement is not None and redis_server_module._pid_alive(replacement.pid):
+        if replacement is not None and private_redis_module._pid_alive(replacement.pid):
             os.kill(replacement.pid, signal.SIGKILL)

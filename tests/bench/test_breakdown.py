@@ -51,7 +51,7 @@ KNOWN: list[tuple[str, list[str]]] = [
     ("admission and budget", [*LOOP, "_served.<locals>.wrapped (gateway/calls.py:100)",
                               "Admission.enter (gateway/admission.py:52)"]),
     ("Redis read", [*HANDLER, "Store.read_member (gateway/store.py:602)",
-                    "member_from_profile (gateway/store.py:216)",
+                    "member_from_profile (gateway/record_codecs.py:82)",
                     "0x7f1 (orjson/orjson.cpython-311-x86_64-linux-gnu.so)"]),
     ("Redis read", [*HANDLER, "Store.read_member (gateway/store.py:590)",
                     "Store._bounded (gateway/store.py:455)",

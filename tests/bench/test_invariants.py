@@ -5,7 +5,7 @@ from bench.echo_server import settlement_for
 from bench.invariants import settlement_violations
 from bench.population import card_no_of, psn_no_of
 from claims.v1 import claims_pb2 as pb
-from gateway import demo
+from gateway import demo_catalogue, demo_population
 
 
 def _req() -> pb.SettleRequest:
@@ -37,9 +37,9 @@ def test_each_broken_identity_is_reported() -> None:
 
 
 def test_bench_catalogue_and_ids_follow_the_demo_conventions() -> None:
-    prices = demo.demo_catalogue_prices()
+    prices = demo_catalogue.demo_catalogue_prices()
     for code, price in catalogue.all_codes().items():
         assert prices[code] == price, code
     for i in (0, 1, 49, 99, 123_456):
-        assert psn_no_of(i) == demo.psn_no_of(i)
-        assert card_no_of(i) == demo.card_no_of(i)
+        assert psn_no_of(i) == demo_population.psn_no_of(i)
+        assert card_no_of(i) == demo_population.card_no_of(i)

@@ -13,7 +13,7 @@ from bench.population import psn_no_of
 from bench.report import write_all
 from bench.runner import Bench, BenchConfig
 from bench.worker import PhaseSpec
-from gateway.store import MemberKeys
+from gateway.keys import MemberKeys
 from tests.bench.conftest import BenchTarget
 
 MIX = ("pharmacy=50,outpatient=15,eligibility=10,reversal=8,cancel=8,bad_request=6,"

@@ -39,8 +39,8 @@ from bench.scenarios import UNKNOWN
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.cli import main as claimgate
-from gateway.redis_server import RedisCluster
-from gateway.store import MemberKeys
+from gateway.keys import MemberKeys
+from gateway.redis_cluster import RedisCluster
 from gateway.validate import today
 from tests.integration.harness import health_status, served_process, wait_for
 

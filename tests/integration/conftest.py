@@ -13,7 +13,8 @@ import redis
 
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.config import Config
-from gateway.redis_server import RedisCluster, RedisServer
+from gateway.redis_cluster import RedisCluster
+from gateway.redis_server import RedisServer
 from tests.integration.harness import (
     FALLBACK_INSTITUTION,
     RELAXED_BUDGETS_MS,

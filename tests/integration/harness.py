@@ -30,8 +30,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.budget import DEFAULT_BUDGETS_MS
 from gateway.config import Config
 from gateway.domain import Institution, Member
+from gateway.keys import MemberKeys
+from gateway.record_codecs import catalogue_json, institution_json, member_profile_json
 from gateway.server import RunningServer, start_server
-from gateway.store import MemberKeys, catalogue_json, institution_json, member_profile_json
 from rules_compiled import REFERENCE_POLICY_PATH
 from rules_compiled.model import (
     Assistance,

@@ -21,8 +21,8 @@ from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.config import Config
 from gateway.errors import DOMAIN
+from gateway.keys import MemberKeys
 from gateway.redis_server import RedisServer
-from gateway.store import MemberKeys
 from rules_compiled.model import MemberStatus
 from tests.integration.harness import (
     HOSPITAL,

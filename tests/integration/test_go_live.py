@@ -22,9 +22,13 @@ import redis
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.config import Config
-from gateway.loader import export_member_state, load_main, write_members_csv, write_state_csv
+from gateway.keys import MemberKeys
+from gateway.load_members import write_members_csv
+from gateway.load_state import export_member_state, write_state_csv
+from gateway.loader import load_main
+from gateway.record_codecs import member_from_profile
 from gateway.redis_server import RedisServer
-from gateway.store import MemberKeys, Store, member_from_profile
+from gateway.store import Store
 from gateway.validate import today
 from rules_compiled.model import Assistance
 from tests.integration.harness import (

@@ -17,7 +17,7 @@ from redis.cluster import key_slot
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
-from gateway.store import MemberKeys
+from gateway.keys import MemberKeys
 from rules_compiled.model import PersonType
 from tests.integration.harness import (
     HOSPITAL,

@@ -22,8 +22,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
+from gateway.keys import MemberKeys
 from gateway.redis_server import RedisServer
-from gateway.store import MemberKeys
 from tests.integration.harness import (
     HOSPITAL,
     OTHER_HOSPITAL,

@@ -26,9 +26,9 @@ from grpc_health.v1 import health_pb2
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
-from gateway.demo import demo_population
-from gateway.loader import write_members_csv
-from gateway.redis_server import RECORD_FILE, ServerRecord
+from gateway.demo_population import demo_population
+from gateway.load_members import write_members_csv
+from gateway.private_redis import RECORD_FILE, ServerRecord
 from rules_compiled import REFERENCE_POLICY_PATH
 from tests.integration.harness import free_port, health_status, wait_for
 

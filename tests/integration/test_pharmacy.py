@@ -15,7 +15,7 @@ import redis
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.domain import ChronicRegistration
-from gateway.store import MemberKeys
+from gateway.keys import MemberKeys
 from rules_compiled.model import Assistance, CardStatus, PersonType, Scheme
 from tests.integration.harness import PHARMACY, base_member, put_members, snapshot
 

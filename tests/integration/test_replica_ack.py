@@ -12,8 +12,8 @@ import redis
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.config import Config
+from gateway.keys import MemberKeys
 from gateway.redis_server import RedisServer
-from gateway.store import MemberKeys
 from tests.integration.harness import (
     PHARMACY,
     RELAXED_BUDGETS_MS,

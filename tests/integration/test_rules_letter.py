@@ -11,7 +11,7 @@ import pytest
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
-from gateway.store import MemberKeys
+from gateway.keys import MemberKeys
 from rules_compiled.model import MemberStatus
 from tests.integration.harness import HOSPITAL, PHARMACY, Client, base_member, put_members, snapshot
 

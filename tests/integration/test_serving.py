@@ -24,8 +24,8 @@ from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
 from gateway.accesslog import AccessLog
 from gateway.config import Config
+from gateway.keys import MemberKeys
 from gateway.redis_server import RedisServer
-from gateway.store import MemberKeys
 from tests.integration.harness import (
     HOSPITAL,
     PHARMACY,

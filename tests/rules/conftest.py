@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from rules_compiled import REFERENCE_POLICY_PATH
-from rules_compiled.policy import CompiledPolicy, load_policy_file
+from rules_compiled.compiled_policy import CompiledPolicy
+from rules_compiled.policy import load_policy_file
 
 
 @pytest.fixture(scope="session")

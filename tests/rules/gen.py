@@ -6,6 +6,7 @@ import datetime as dt
 import random
 
 from rules_compiled import model as m
+from rules_compiled.compiled_policy import COUNTER_POOLED, PAY_PERSONAL, CompiledPolicy
 from rules_compiled.model import (
     CatalogueItem,
     ItemClass,
@@ -15,7 +16,6 @@ from rules_compiled.model import (
     SupplyClass,
     day_number,
 )
-from rules_compiled.policy import COUNTER_POOLED, PAY_PERSONAL, CompiledPolicy
 from rules_compiled.rows import claim_row, line_row
 
 # Dates around every cohort boundary of the reference policy.

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_compiled import model as m
+from rules_compiled.compiled_policy import CompiledPolicy
 from rules_compiled.engine import Engine
 from rules_compiled.model import CatalogueItem
-from rules_compiled.policy import CompiledPolicy
 from rules_compiled.reference import evaluate
 from rules_compiled.rows import batch
 

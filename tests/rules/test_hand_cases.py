@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rules_compiled import model as m
+from rules_compiled.compiled_policy import CompiledPolicy
 from rules_compiled.engine import Engine
 from rules_compiled.model import (
     CatalogueItem,
@@ -19,7 +20,6 @@ from rules_compiled.model import (
     SupplyClass,
     day_number,
 )
-from rules_compiled.policy import CompiledPolicy
 from rules_compiled.reference import evaluate
 from rules_compiled.rows import batch, claim_row, line_row
 

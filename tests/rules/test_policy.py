@@ -12,8 +12,9 @@ from rules_compiled import REFERENCE_POLICY_PATH
 from rules_compiled import model as m
 from rules_compiled.catalogue import DEMO_CATALOGUE
 from rules_compiled.cli import policy_main
+from rules_compiled.compiled_policy import CompiledPolicy
 from rules_compiled.engine import Engine
-from rules_compiled.policy import CompiledPolicy, PolicyError, compile_policy
+from rules_compiled.policy import PolicyError, compile_policy
 
 REF = REFERENCE_POLICY_PATH.read_text(encoding="utf-8")
 
