@@ -157,6 +157,10 @@ FALLBACK_RULES: tuple[Rule, ...] = (
     ("event loop", r"\((?:uvloop|asyncio)/|\((?:loop|core|linux|loop-watcher|queue|handles|"
                    r"stream|tcp|timer|_asynciomodule)\.[ch](?::\d+)?\)|\buv__?\w+ \(", ()),
 )
+# Frames that wait on the work inside them, the bounded wait of gateway/budget.py: what
+# runs inside them belongs to that work (gRPC reading a request, the Redis client); only
+# what no other rule knows is theirs ("admission and budget").
+WRAPPER = re.compile(_py(r"gateway/budget", r"within"))
 # Frames that hold a blocked thread (epoll, a condition variable, the GIL): not CPU.
 WAIT_PATTERN = re.compile(
     r"^(?:epoll_wait|epoll_pwait|pthread_cond_wait|pthread_cond_timedwait|sem_wait|"
@@ -204,7 +208,14 @@ def stage_of(frames: list[str]) -> str:
     frames = _strip_bootstrap(frames)
     if not frames:
         return "event loop"  # in the loop's own run call
-    for f in reversed(frames):
+    for i in range(len(frames) - 1, -1, -1):
+        f = frames[i]
+        if WRAPPER.search(f):
+            for g in reversed(frames[i + 1:]):
+                for stage, pattern, _ in _FALLBACK:
+                    if pattern.search(g):
+                        return stage
+            return "admission and budget"
         for stage, pattern, ctx in _RULES:
             if pattern.search(f) and all(any(c.search(g) for g in frames) for c in ctx):
                 return stage
@@ -618,11 +629,16 @@ def breakdown(args: argparse.Namespace) -> int:
     client_cpus = [int(c) for c in args.client_cpus.split(",")] if args.client_cpus else []
     if client_cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, client_cpus)  # the client is this process
+    gateways = 2 if args.baseline else 1  # each settles for members of its own
     needed = args.repeats * args.requests + args.profile_requests + args.warmup
-    population = max(args.members, int(needed * 1.4) + 100)
+    population = max(args.members, int(gateways * needed * 1.4) + 100)
     eligible = eligible_members(population, args.seed)
-    if len(eligible) < needed:
-        say(f"only {len(eligible)} eligible members for {needed} Settles: raise --members")
+    if len(eligible) < gateways * needed:
+        say(f"only {len(eligible)} eligible members for {gateways * needed} Settles: "
+            "raise --members")
+        return 2
+    if args.baseline is not None and not (args.baseline / "gateway").is_dir():
+        say(f"--baseline {args.baseline}: not a checkout of the project (no gateway/)")
         return 2
     cg = claimgate_cli()
     report: dict[str, Any] = {
@@ -633,6 +649,7 @@ def breakdown(args: argparse.Namespace) -> int:
                  "py_spy_rate_hz": args.rate, "population": population,
                  "load_average_at_start": os.getloadavg(),
                  "claim_lines": [list(x) for x in CLAIM_LINES],
+                 "baseline": str(args.baseline) if args.baseline else None,
                  "command": "python -m bench " + " ".join(getattr(args, "argv", []))},
         "stages": list(STAGES), "targets": {},
     }
@@ -648,20 +665,28 @@ def breakdown(args: argparse.Namespace) -> int:
 
             with contextlib.ExitStack() as stack:
                 servers: list[Server] = []
-                port = _free_port()
-                target = f"127.0.0.1:{port}"
                 bound = str(max(256, 4 * args.clients))
-                cmd = _pin([*cg, "serve", "--workers", "1", "--redis-url", url, "--listen",
-                            target, "--plaintext", "--inflight-max", bound,
-                            "--per-institution-inflight-max", bound], args.server_cpus)
-                proc = stack.enter_context(_process(cmd, out / "gateway.log", "gateway"))
-                _wait_port(port, proc, "gateway")
-                _wait_serving(target)
-                workers = children_of(proc.pid)
-                if len(workers) != 1:
-                    raise RuntimeError(f"expected one gateway worker, found {workers}")
-                report["meta"]["gateway_worker_pid"] = workers[0]
-                servers.append(Server("gateway", workers[0], target, Members(eligible)))
+                halves = [eligible[i::gateways] for i in range(gateways)]
+                for label, checkout in [("gateway", None), ("baseline", args.baseline)][
+                        :gateways]:
+                    port = _free_port()
+                    target = f"127.0.0.1:{port}"
+                    # The baseline's gateway is the same command with the other checkout's
+                    # code first on the import path (same virtualenv, same dependencies).
+                    env = ["env", f"PYTHONPATH={checkout}:{checkout / 'proto'}"] if checkout \
+                        else []
+                    cmd = _pin([*env, *cg, "serve", "--workers", "1", "--redis-url", url,
+                                "--listen", target, "--plaintext", "--inflight-max", bound,
+                                "--per-institution-inflight-max", bound], args.server_cpus)
+                    proc = stack.enter_context(_process(cmd, out / f"{label}.log", label))
+                    _wait_port(port, proc, label)
+                    _wait_serving(target)
+                    workers = children_of(proc.pid)
+                    if len(workers) != 1:
+                        raise RuntimeError(f"expected one {label} worker, found {workers}")
+                    report["meta"][f"{label}_worker_pid"] = workers[0]
+                    servers.append(Server(label, workers[0], target,
+                                          Members(halves[len(servers)])))
                 if not args.no_echo:
                     port = _free_port()
                     target = f"127.0.0.1:{port}"
@@ -683,13 +708,12 @@ def breakdown(args: argparse.Namespace) -> int:
 def markdown(report: dict[str, Any]) -> str:
     """The stage table (µs of CPU per request), the totals and the share of the ceiling."""
     cols: list[tuple[str, str, dict[str, Any]]] = []
-    for label in ("gateway", "echo"):
+    for label in ("gateway", "baseline", "echo"):
         for method, r in report["targets"].get(label, {}).items():
             cols.append((label, method, r))
     if not cols:
         return "no measurements\n"
-    head = ["stage (µs CPU / request)"] + [
-        f"{m} ({'gateway' if lb == 'gateway' else 'echo'})" for lb, m, _ in cols]
+    head = ["stage (µs CPU / request)"] + [f"{m} ({lb})" for lb, m, _ in cols]
     rows = ["| " + " | ".join(head) + " |", "|---" + "|---:" * len(cols) + "|"]
     for stage in report["stages"]:
         vals = [r["stages_us"].get(stage, 0.0) for _, _, r in cols]
@@ -706,16 +730,23 @@ def markdown(report: dict[str, Any]) -> str:
         for _, _, r in cols) + " |")
     echo = report["targets"].get("echo", {})
 
-    def share(m: str, r: dict[str, Any]) -> str:
-        if m not in echo or not r["cpu_us_per_request"]:
+    def ratio(base: dict[str, Any], m: str, r: dict[str, Any]) -> str:
+        if m not in base or not r["cpu_us_per_request"]:
             return ""
-        pairs = zip(echo[m]["cpu_us_per_request_runs"], r["cpu_us_per_request_runs"],
+        pairs = zip(base[m]["cpu_us_per_request_runs"], r["cpu_us_per_request_runs"],
                     strict=False)
         each = " / ".join(f"{e / g:.2f}" for e, g in pairs if g)
-        return f"{echo[m]['cpu_us_per_request'] / r['cpu_us_per_request']:.2f} ({each})"
+        return f"{base[m]['cpu_us_per_request'] / r['cpu_us_per_request']:.2f} ({each})"
+
+    def share(m: str, r: dict[str, Any]) -> str:
+        return ratio(echo, m, r)
 
     rows.append("| echo CPU / this CPU (share of the ceiling; per run) | " + " | ".join(
         share(m, r) for _, m, r in cols) + " |")
+    baseline = report["targets"].get("baseline", {})
+    if baseline:
+        rows.append("| baseline CPU / this CPU (per run) | " + " | ".join(
+            ratio(baseline, m, r) if lb == "gateway" else "" for lb, m, r in cols) + " |")
     rows.append("| requests/s in the runs (closed loop) | " + " | ".join(
         " / ".join(f"{x:,}" for x in r["requests_per_s_runs"]) for _, _, r in cols) + " |")
     rows.append("| server CPU busy in the runs | " + " | ".join(
@@ -728,7 +759,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"{meta['when']}; server on CPU {meta['server_cpus']}, client and redis on CPU "
         f"{meta['client_cpus']}; {meta['repeats']} × {meta['requests']:,} requests per method "
-        "and server, gateway and echo in turn "
+        "and server, the servers in turn "
         f"(closed loop, {meta['clients']} clients), then {meta['profile_requests']:,} under "
         f"py-spy at {meta['py_spy_rate_hz']} Hz; load average "
         + " → ".join(f"{la[0]:.1f}" for la in (meta.get("load_average_at_start"),
@@ -785,6 +816,10 @@ def add_breakdown_parser(sub: Any) -> None:
     p.add_argument("--methods", type=_methods, default=list(METHODS),
                    help="comma-separated, default: " + ",".join(METHODS))
     p.add_argument("--no-echo", action="store_true", help="skip the echo server (the ceiling)")
+    p.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                   help="also measure the gateway of another checkout of the project (e.g. "
+                        "`git worktree add DIR main`), in turn with this one, on members of "
+                        "its own: a before/after of a change in one run")
     p.add_argument("--from", dest="from_dir", type=Path, default=None, metavar="DIR",
                    help="measure nothing: attribute the CPU runs and py-spy profiles kept in "
                         "DIR again with the current stage table, and rewrite its reports")

@@ -15,6 +15,7 @@ Loads and publishes are journaled in ``jrnl:admin`` (stream, ids are times in ms
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -447,16 +448,14 @@ class Store:
             c.episode_line_count,
             len(c.accumulator_increments),
         ]
-        for name, inc in c.accumulator_increments.items():
-            args += [name, inc]
+        pairs = itertools.chain.from_iterable
+        args += pairs(c.accumulator_increments.items())
         args.append(len(c.fills))
-        for code, value in c.fills.items():
-            args += [code, value]
+        args += pairs(c.fills.items())
         args.append(len(c.dup_keys))
-        args += list(c.dup_keys)
+        args += c.dup_keys
         args.append(len(c.record))
-        for field_name, field_value in c.record.items():
-            args += [field_name, field_value]
+        args += pairs(c.record.items())
         out = await self._bounded("commit", self._commit(
             keys=[
                 keys.member,

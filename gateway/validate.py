@@ -62,23 +62,42 @@ def parse_date(value: str, field: str, *, limits: Limits = LIMITS) -> dt.date:
     return d
 
 
-def check_code(value: str, field: str, max_len: int, *, required: bool = True) -> None:
-    """A text field: a field defined in ``rules_compiled/limits.py`` (by the last part of
-    its path, ``lines[3].item_code`` -> ``item_code``) is held to that definition;
-    any other to printable ASCII of at most ``max_len`` characters."""
+# Values of these fields recur from request to request (an institution's own codes, its
+# catalogue's item codes): once found valid, a value is remembered, up to a bound.
+_RECURRING = frozenset({"institution_code", "item_code", "practitioner_code", "diagnosis_code",
+                        "operator_id", "terminal_id"})
+_VALID_SEEN_MAX = 100_000
+_valid_seen: set[tuple[str, str]] = set()
+
+
+def code_problem(value: str, leaf: str, max_len: int, *, required: bool = True) -> str | None:
+    """Why ``value`` is not valid for a text field named ``leaf``, or None. A field
+    defined in ``rules_compiled/limits.py`` is held to that definition; any other to
+    printable ASCII of at most ``max_len`` characters."""
     if not value:
-        if required:
-            raise InvalidArgument(field, "required")
-        return
-    spec = F.WIRE_FIELDS.get(field.rsplit(".", 1)[-1])
+        return "required" if required else None
+    if (leaf, value) in _valid_seen:
+        return None
+    spec = F.WIRE_FIELDS.get(leaf)
     if spec is not None:
-        if problem := spec.problem(value):
-            raise InvalidArgument(field, problem)
-        return
-    if len(value) > max_len:
-        raise InvalidArgument(field, f"longer than {max_len} characters")
-    if not value.isascii() or not value.isprintable() or value.strip() != value:
-        raise InvalidArgument(field, "must be printable ASCII without surrounding spaces")
+        problem = spec.problem(value)
+    elif len(value) > max_len:
+        problem = f"longer than {max_len} characters"
+    elif not value.isascii() or not value.isprintable() or value.strip() != value:
+        problem = "must be printable ASCII without surrounding spaces"
+    else:
+        problem = None
+    if problem is None and leaf in _RECURRING and len(_valid_seen) < _VALID_SEEN_MAX:
+        _valid_seen.add((leaf, value))
+    return problem
+
+
+def check_code(value: str, field: str, max_len: int, *, required: bool = True) -> None:
+    """A text field, by the last part of its path (``lines[3].item_code`` -> ``item_code``),
+    as :func:`code_problem` says."""
+    problem = code_problem(value, field.rsplit(".", 1)[-1], max_len, required=required)
+    if problem is not None:
+        raise InvalidArgument(field, problem)
 
 
 def check_enum(value: int, enum_type: type, field: str, *, allow_zero: bool = False) -> None:
@@ -119,6 +138,11 @@ class Violations:
                 self.add(field, problem)
             return None
 
+    def text(self, value: str, field: str, max_len: int, *, required: bool = True) -> None:
+        """A top-level text field (its path is its name), as :func:`code_problem` says."""
+        if problem := code_problem(value, field, max_len, required=required):
+            self.add(field, problem)
+
     def done(self) -> None:
         if self.found:
             raise InvalidArgument.of(self.found, self.total)
@@ -144,49 +168,52 @@ def check_lines(
     days: list[dt.date] = []
     date_cache: dict[str, dt.date] = {}
     for i, ln in enumerate(seq):
-        f = f"{field}[{i}]"
-        if ln.feedetl_sn <= 0:
-            bad(f + ".feedetl_sn", "must be >= 1")
-        elif ln.feedetl_sn in seen:
-            bad(f + ".feedetl_sn", f"duplicate line number {ln.feedetl_sn}")
-        seen.add(ln.feedetl_sn)
-        v.check(check_code, ln.item_code, f + ".item_code", limits.item_code_len_max)
+        # Field paths (``lines[3].quantity``) are only built for a problem found.
+        sn = ln.feedetl_sn
+        if sn <= 0:
+            bad(f"{field}[{i}].feedetl_sn", "must be >= 1")
+        elif sn in seen:
+            bad(f"{field}[{i}].feedetl_sn", f"duplicate line number {sn}")
+        seen.add(sn)
+        if problem := code_problem(ln.item_code, "item_code", limits.item_code_len_max):
+            bad(f"{field}[{i}].item_code", problem)
+        price, qty, amount = ln.unit_price_fen, ln.quantity, ln.amount_fen
         amounts_ok = True
-        if ln.unit_price_fen < 0 or ln.unit_price_fen > limits.unit_price_fen_max:
-            bad(f + ".unit_price_fen", "out of range")
+        if price < 0 or price > limits.unit_price_fen_max:
+            bad(f"{field}[{i}].unit_price_fen", "out of range")
             amounts_ok = False
-        if ln.quantity <= 0:
-            bad(f + ".quantity", "must be >= 1")
+        if qty <= 0:
+            bad(f"{field}[{i}].quantity", "must be >= 1")
             amounts_ok = False
-        elif ln.quantity > limits.quantity_max:
-            bad(f + ".quantity", f"more than {limits.quantity_max}")
+        elif qty > limits.quantity_max:
+            bad(f"{field}[{i}].quantity", f"more than {limits.quantity_max}")
             amounts_ok = False
-        if ln.amount_fen < 0 or ln.amount_fen > limits.amount_fen_max:
-            bad(f + ".amount_fen", "out of range")
-        elif amounts_ok and ln.amount_fen != ln.unit_price_fen * ln.quantity:
+        if amount < 0 or amount > limits.amount_fen_max:
+            bad(f"{field}[{i}].amount_fen", "out of range")
+        elif amounts_ok and amount != price * qty:
             bad(
-                f + ".amount_fen",
-                f"{ln.amount_fen} is not unit_price_fen x quantity "
-                f"({ln.unit_price_fen} x {ln.quantity})",
+                f"{field}[{i}].amount_fen",
+                f"{amount} is not unit_price_fen x quantity ({price} x {qty})",
             )
         if ln.days_supply < 0 or ln.days_supply > limits.days_supply_max:
-            bad(f + ".days_supply", "out of range")
-        v.check(check_code, ln.prescription_no, f + ".prescription_no", limits.text_len_max,
-                required=False)
-        v.check(
-            check_code, ln.practitioner_code, f + ".practitioner_code", limits.code_len_max,
-            required=False,
-        )
+            bad(f"{field}[{i}].days_supply", "out of range")
+        if problem := code_problem(ln.prescription_no, "prescription_no", limits.text_len_max,
+                                   required=False):
+            bad(f"{field}[{i}].prescription_no", problem)
+        if problem := code_problem(ln.practitioner_code, "practitioner_code",
+                                   limits.code_len_max, required=False):
+            bad(f"{field}[{i}].practitioner_code", problem)
         if ln.service_date:
             d = date_cache.get(ln.service_date)
             if d is None:
-                d = v.check(parse_date, ln.service_date, f + ".service_date", limits=limits)
+                d = v.check(parse_date, ln.service_date, f"{field}[{i}].service_date",
+                            limits=limits)
                 if d is not None:
                     date_cache[ln.service_date] = d
             if d is None:
                 d = service_date
             elif d > service_date:
-                bad(f + ".service_date", "after the claim's service date")
+                bad(f"{field}[{i}].service_date", "after the claim's service date")
             days.append(d)
         else:
             days.append(service_date)
@@ -200,19 +227,17 @@ def check_settle(req: pb.SettleRequest, *, quote: bool, limits: Limits = LIMITS)
 ]:
     """Checks a SettleRequest; returns the service date and each line's date."""
     v = Violations()
-    v.check(check_code, req.request_id, "request_id", limits.request_id_len_max,
-            required=not quote)
-    v.check(check_code, req.institution_code, "institution_code", limits.code_len_max)
-    v.check(check_code, req.psn_no, "psn_no", limits.code_len_max)
+    v.text(req.request_id, "request_id", limits.request_id_len_max, required=not quote)
+    v.text(req.institution_code, "institution_code", limits.code_len_max)
+    v.text(req.psn_no, "psn_no", limits.code_len_max)
     v.check(check_enum, req.setting, pb.Setting, "setting")
-    v.check(check_code, req.card_no, "card_no", limits.code_len_max)
+    v.text(req.card_no, "card_no", limits.code_len_max)
     service_date = v.check(parse_date, req.service_date, "service_date", limits=limits)
-    v.check(check_code, req.diagnosis_code, "diagnosis_code", limits.text_len_max,
-            required=False)
+    v.text(req.diagnosis_code, "diagnosis_code", limits.text_len_max, required=False)
     v.check(check_enum, req.referral, pb.Referral, "referral", allow_zero=True)
-    v.check(check_code, req.episode_id, "episode_id", limits.code_len_max, required=False)
-    v.check(check_code, req.operator_id, "operator_id", limits.text_len_max, required=False)
-    v.check(check_code, req.terminal_id, "terminal_id", limits.text_len_max, required=False)
+    v.text(req.episode_id, "episode_id", limits.code_len_max, required=False)
+    v.text(req.operator_id, "operator_id", limits.text_len_max, required=False)
+    v.text(req.terminal_id, "terminal_id", limits.text_len_max, required=False)
     days: list[dt.date] = []
     if req.setting == pb.INPATIENT and req.episode_id:
         if len(req.lines):
@@ -228,9 +253,9 @@ def check_settle(req: pb.SettleRequest, *, quote: bool, limits: Limits = LIMITS)
 
 def check_eligibility(req: pb.EligibilityRequest, *, limits: Limits = LIMITS) -> dt.date:
     v = Violations()
-    v.check(check_code, req.institution_code, "institution_code", limits.code_len_max)
-    v.check(check_code, req.psn_no, "psn_no", limits.code_len_max)
-    v.check(check_code, req.card_no, "card_no", limits.code_len_max, required=False)
+    v.text(req.institution_code, "institution_code", limits.code_len_max)
+    v.text(req.psn_no, "psn_no", limits.code_len_max)
+    v.text(req.card_no, "card_no", limits.code_len_max, required=False)
     v.check(check_enum, req.setting, pb.Setting, "setting", allow_zero=True)
     day = today()
     if req.service_date:

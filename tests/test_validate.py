@@ -63,3 +63,10 @@ def test_violations_are_bounded() -> None:
     assert len(e.value.violations) == VIOLATIONS_MAX
     assert e.value.message == "lines[0].quantity: must be >= 1 (and 199 more field(s))"
     assert e.value.violations[0] == ("lines[0].quantity", "must be >= 1")
+
+
+def test_a_value_remembered_valid_for_one_field_is_checked_again_for_another() -> None:
+    V.check_code("A B", "operator_id", 64)  # printable ASCII: a valid operator id
+    V.check_code("A B", "operator_id", 64)  # now remembered
+    with pytest.raises(InvalidArgument, match=r"lines\[0\]\.item_code"):
+        V.check_code("A B", "lines[0].item_code", 64)  # not a code (no spaces)

@@ -98,3 +98,24 @@ def test_within_answers_times_out_and_keeps_outside_cancellations() -> None:
             await t
 
     asyncio.run(run())
+
+
+def test_many_waits_share_one_timer_and_leave_nothing_behind() -> None:
+    from gateway import budget
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        never = [loop.create_future() for _ in range(50)]
+        answered = [loop.create_future() for _ in range(50)]
+        waits = [asyncio.ensure_future(within(f, 0.02)) for f in never] + [
+            asyncio.ensure_future(within(f, 10.0)) for f in answered]
+        await asyncio.sleep(0)
+        for i, f in enumerate(answered):
+            f.set_result(i)
+        results = await asyncio.gather(*waits, return_exceptions=True)
+        assert all(isinstance(r, TimeoutError) for r in results[:50])
+        assert results[50:] == list(range(50))
+        await asyncio.sleep(3 * budget.TICK_S)
+        assert budget._EXPIRIES.heap == [] and not budget._EXPIRIES.armed
+
+    asyncio.run(run())

@@ -111,6 +111,17 @@ KNOWN: list[tuple[str, list[str]]] = [
     ("handler glue", [*HANDLER, "list (libpython3.11.so.1.0)"]),
     ("handler glue", [*LOOP, "_served.<locals>.wrapped (gateway/calls.py:140)",
                       "_Call.receive (gateway/calls.py:150)"]),
+    # A bounded wait: what runs inside it is the awaited work's.
+    ("gRPC in and out", [*LOOP, "_served.<locals>.wrapped (gateway/calls.py:140)",
+                         "_Call.receive (gateway/calls.py:150)",
+                         "within (gateway/budget.py:120)", CYGRPC]),
+    ("Redis read", [*HANDLER, "Store.read_member (gateway/store.py:590)",
+                    "Store._bounded (gateway/store.py:455)", "within (gateway/budget.py:120)",
+                    "FastRedis.evalsha (gateway/fastredis.py:250)"]),
+    ("admission and budget", [*HANDLER, "Store.read_member (gateway/store.py:590)",
+                              "Store._bounded (gateway/store.py:455)",
+                              "within (gateway/budget.py:118)"]),
+    ("admission and budget", [*LOOP[:-3], "_Expiries.tick (gateway/budget.py:100)"]),
     # Project code that no rule knows is "other", not hidden under gRPC or the loop.
     ("other", [*LOOP, "run_batch (gateway/pipeline.py:10)"]),
     ("other", [*LOOP[:-3], "_monitor_store (gateway/server.py:166)"]),
