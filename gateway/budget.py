@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import heapq
+import weakref
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
@@ -90,40 +91,51 @@ class _Expiries:
     ``asyncio.timeout`` arms) costs more than the heap: under uvloop, arming and
     cancelling one is several µs, three times a claim."""
 
-    def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.heap: list[list[Any]] = []
         self.armed = False
         self.sequence = 0
 
-    def add(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], timeout_s: float
-            ) -> list[Any]:
-        if loop is not self.loop:  # a new event loop (tests run one after another)
-            self.loop, self.heap, self.armed = loop, [], False
+    def add(self, task: asyncio.Task[Any], timeout_s: float) -> list[Any]:
         self.sequence += 1
-        wait = [loop.time() + timeout_s, self.sequence, task, _WAITING]
+        wait = [self.loop.time() + timeout_s, self.sequence, task, _WAITING]
         heapq.heappush(self.heap, wait)
         if not self.armed:
             self.armed = True
-            loop.call_later(TICK_S, self.tick)
+            self.loop.call_later(TICK_S, self.tick)
         return wait
 
     def tick(self) -> None:
-        loop, heap = self.loop, self.heap
-        assert loop is not None
-        now = loop.time()
+        heap = self.heap
+        now = self.loop.time()
         while heap and (heap[0][3] == _DONE or heap[0][0] <= now):
             wait = heapq.heappop(heap)
             if wait[3] == _WAITING:
                 wait[3] = _FIRED
                 wait[2].cancel()
         if heap:
-            loop.call_later(TICK_S, self.tick)
+            self.loop.call_later(TICK_S, self.tick)
         else:
             self.armed = False
 
 
-_EXPIRIES = _Expiries()
+# One per event loop (a worker runs one; tests run several, some at once in threads).
+_EXPIRIES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Expiries] = (
+    weakref.WeakKeyDictionary())
+_last: tuple[asyncio.AbstractEventLoop | None, _Expiries | None] = (None, None)
+
+
+def _expiries(loop: asyncio.AbstractEventLoop) -> _Expiries:
+    global _last
+    last_loop, last = _last
+    if last_loop is loop and last is not None:
+        return last
+    found = _EXPIRIES.get(loop)
+    if found is None:
+        found = _EXPIRIES[loop] = _Expiries(loop)
+    _last = (loop, found)
+    return found
 
 
 async def within(aw: Awaitable[T], timeout_s: float) -> T:
@@ -134,7 +146,7 @@ async def within(aw: Awaitable[T], timeout_s: float) -> T:
     task = asyncio.current_task()
     assert task is not None
     cancelling = task.cancelling()
-    wait = _EXPIRIES.add(asyncio.get_running_loop(), task, timeout_s)
+    wait = _expiries(asyncio.get_running_loop()).add(task, timeout_s)
     try:
         return await aw
     except asyncio.CancelledError:

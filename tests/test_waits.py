@@ -116,6 +116,33 @@ def test_many_waits_share_one_timer_and_leave_nothing_behind() -> None:
         assert all(isinstance(r, TimeoutError) for r in results[:50])
         assert results[50:] == list(range(50))
         await asyncio.sleep(3 * budget.TICK_S)
-        assert budget._EXPIRIES.heap == [] and not budget._EXPIRIES.armed
+        expiries = budget._expiries(loop)
+        assert expiries.heap == [] and not expiries.armed
 
     asyncio.run(run())
+
+
+def test_event_loops_in_threads_keep_their_own_waits() -> None:
+    import threading
+
+    results: dict[str, object] = {}
+
+    def run(name: str, timeout_s: float) -> None:
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for _ in range(20):  # alternate with the other thread's loop
+                try:
+                    await within(loop.create_future(), timeout_s)
+                except TimeoutError:
+                    pass
+            results[name] = "timed out each time"
+
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=run, args=(n, t)) for n, t in (("a", 0.002),
+                                                                     ("b", 0.003))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == {"a": "timed out each time", "b": "timed out each time"}
