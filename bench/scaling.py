@@ -210,13 +210,13 @@ def sizing(worker_us: float, redis_us: float | None, client_us: float | None,
 
 def shares_cpus(n: int, server_cpus: str, client_cpus: str, redis_cpus: str,
                 cpus: list[int]) -> bool:
-    """Whether the workers' CPUs also carry the client or Redis ('' = any CPU), or the
-    machine has fewer CPUs than N workers + a client + Redis."""
+    """Whether the N workers share cores: with the client or Redis ('' = any CPU), or
+    among themselves (fewer CPUs than workers)."""
     server = set(parse_cpus(server_cpus)) or set(cpus)
-    others = set()
+    others: set[int] = set()
     for text in (client_cpus, redis_cpus):
         others |= set(parse_cpus(text)) or set(cpus)
-    return bool(server & others) or len(cpus) < n + 2
+    return bool(server & others) or len(server) < n
 
 
 def summarize(runs: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
@@ -260,15 +260,17 @@ def why(n: int, row: dict[str, Any], base: dict[str, Any], meta: dict[str, Any])
     if row["speedup"] is None or not w1 or not wn:
         return out
     linear = n * base["rps"]
-    core_share, cost = got / n, w1 / wn
+    got1 = base["cores"]["workers"]
+    core_share, cost = (got / (n * got1) if got1 else 0.0), w1 / wn
     out.append(
         f"**N={n}**: {row['rps']:,.0f} Settles/s, {row['speedup']:.2f}× N=1, "
         f"{row['share_of_linear']:.0%} of linear ({linear:,.0f}/s). The workers got "
-        f"{got:.2f} of {n} cores' worth ({core_share:.0%}) and each Settle cost {wn:,.0f} µs "
-        f"of worker CPU against {w1:,.0f} µs with one worker ({wn / w1 - 1:+.0%}): "
-        f"{core_share:.0%} × {cost:.0%} = {core_share * cost:.0%} of linear, the measured "
-        f"{row['share_of_linear']:.0%} (a worker's throughput is its cores over its CPU per "
-        "Settle).")
+        f"{got:.2f} cores' worth, {core_share:.0%} of {n} × the {got1:.2f} of the one "
+        f"worker of N=1, and each Settle cost {wn:,.0f} µs of "
+        f"worker CPU against {w1:,.0f} µs ({wn / w1 - 1:+.0%}): {core_share:.0%} × "
+        f"{cost:.0%} = {core_share * cost:.0%} of linear, the measured "
+        f"{row['share_of_linear']:.0%} (throughput is the workers' cores over their CPU "
+        "per Settle).")
     busiest = row["busiest_worker_share"]
     if busiest is not None and n > 1:
         out.append(f"The busiest worker used {busiest:.0%} of the workers' CPU (even: "
@@ -282,8 +284,8 @@ def why(n: int, row: dict[str, Any], base: dict[str, Any], meta: dict[str, Any])
     if row["shares_cpus"]:
         need = n + c["client"] + c["redis"]
         out.append(
-            f"This machine has {len(cpus)} CPUs ({cpu_text(cpus)}): the workers ran on CPUs "
-            f"{row['run']['server_cpus']}, the client on "
+            f"This machine has {len(cpus)} CPUs ({cpu_text(cpus)}): the {n} workers ran on "
+            f"CPUs {row['run']['server_cpus'] or 'any'}, the client on "
             f"{meta['client_cpus'] or 'any CPU'}, Redis on {meta['redis_cpus'] or 'any CPU'}, "
             f"so they shared cores: {n} worker cores + the client ({c['client']:.2f}) + Redis "
             f"({c['redis']:.2f}) need about {need:.1f} cores. The machine was "
@@ -362,6 +364,13 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     if base:
         lines += ["## Why not linear", ""]
+        got1 = base["cores"]["workers"]
+        if got1 < BUSY:
+            lines += [
+                f"With N=1 the worker got {got1:.2f} of its core (the machine "
+                f"{base['machine_busy_cores'] / len(meta['cpus_available']):.0%} busy; "
+                f"everything else {base['other_cores']:.2f} cores): one worker was held back "
+                "too, by other processes or by waiting.", ""]
         for n in ns:
             if n != "1":
                 lines += [*why(int(n), by_n[n], base, meta), ""]
