@@ -60,7 +60,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.population import card_no_of, psn_no_of, traits_of, write_members_csv
+from bench.population import card_no_of, psn_no_of, traits_of
+from bench.procstat import children_of, cpu_delta, cpu_snapshot
 from bench.scheduler import ClosedLoop, Timing
 
 METHODS = ("CheckEligibility", "PreSettle", "Settle")
@@ -69,7 +70,6 @@ PHARMACIES = ("P31010001", "P31010002", "P31010003")
 CLAIM_LINES: tuple[tuple[str, int, int], ...] = (
     ("D0001", 1250, 2), ("D0002", 3680, 1), ("D0015", 1890, 1),
 )  # fmt: skip
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 # --- stages ------------------------------------------------------------------------------
 STAGES: tuple[str, ...] = (
@@ -277,52 +277,6 @@ def parse_raw(text: str) -> Profile:
             prof.unmatched[" <- ".join(re.sub(r":\d+\)$", ")", f)
                                        for f in reversed(frames[-3:]))] += int(n)
     return prof
-
-
-# --- CPU time of a process, per thread ----------------------------------------------------
-@dataclass(frozen=True)
-class CpuSnapshot:
-    utime_s: float
-    stime_s: float
-    threads: dict[int, tuple[str, float]]  # tid -> (name, utime + stime seconds)
-
-    @property
-    def total_s(self) -> float:
-        return self.utime_s + self.stime_s
-
-
-def _stat_fields(path: Path) -> tuple[str, list[str]]:
-    raw = path.read_text()
-    name = raw[raw.index("(") + 1:raw.rindex(")")]
-    return name, raw[raw.rindex(")") + 2:].split()
-
-
-def cpu_snapshot(pid: int) -> CpuSnapshot:
-    """utime and stime of the whole process (every thread, live or exited) and of each
-    live thread, from /proc."""
-    _, f = _stat_fields(Path(f"/proc/{pid}/stat"))
-    threads: dict[int, tuple[str, float]] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError, ValueError):
-            name, tf = _stat_fields(task / "stat")
-            threads[int(task.name)] = (name, (int(tf[11]) + int(tf[12])) / CLK_TCK)
-    return CpuSnapshot(int(f[11]) / CLK_TCK, int(f[12]) / CLK_TCK, threads)
-
-
-def cpu_delta(a: CpuSnapshot, b: CpuSnapshot) -> dict[str, Any]:
-    threads: dict[int, tuple[str, float]] = {}
-    for tid, (name, s) in b.threads.items():
-        threads[tid] = (name, s - a.threads.get(tid, (name, 0.0))[1])
-    return {"utime_s": b.utime_s - a.utime_s, "stime_s": b.stime_s - a.stime_s,
-            "total_s": b.total_s - a.total_s, "threads": threads}
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(x) for x in text.split()]
 
 
 # --- the load: exactly N requests, closed loop ------------------------------------------
@@ -607,12 +561,12 @@ def breakdown(args: argparse.Namespace) -> int:
         _free_port,
         _pin,
         _process,
-        _run,
         _wait_port,
-        _wait_serving,
         claimgate_cli,
+        load_population,
         private_redis,
         redis_server_binary,
+        serve_gateway,
     )
 
     out: Path = args.out
@@ -658,29 +612,20 @@ def breakdown(args: argparse.Namespace) -> int:
         binary = report["meta"]["redis_server"] = redis_server_binary()
         with private_redis(tmp, out / "redis.log", "everysec", args.client_cpus,
                            binary) as url:
-            _run([*cg, "seed", "--members", "0", "--redis-url", url])
-            csv_path = tmp / "members.csv"
-            write_members_csv(csv_path, population, args.seed)
-            _run([*cg, "load", "members", str(csv_path), "--redis-url", url])
+            load_population(cg, url, tmp, population, args.seed)
 
             with contextlib.ExitStack() as stack:
                 servers: list[Server] = []
-                bound = str(max(256, 4 * args.clients))
                 halves = [eligible[i::gateways] for i in range(gateways)]
                 for label, checkout in [("gateway", None), ("baseline", args.baseline)][
                         :gateways]:
-                    port = _free_port()
-                    target = f"127.0.0.1:{port}"
                     # The baseline's gateway is the same command with the other checkout's
                     # code first on the import path (same virtualenv, same dependencies).
                     env = ["env", f"PYTHONPATH={checkout}:{checkout / 'proto'}"] if checkout \
                         else []
-                    cmd = _pin([*env, *cg, "serve", "--workers", "1", "--redis-url", url,
-                                "--listen", target, "--plaintext", "--inflight-max", bound,
-                                "--per-institution-inflight-max", bound], args.server_cpus)
-                    proc = stack.enter_context(_process(cmd, out / f"{label}.log", label))
-                    _wait_port(port, proc, label)
-                    _wait_serving(target)
+                    proc, target = stack.enter_context(serve_gateway(
+                        [*env, *cg], url, out / f"{label}.log", args.server_cpus, workers=1,
+                        inflight_bound=max(256, 4 * args.clients)))
                     workers = children_of(proc.pid)
                     if len(workers) != 1:
                         raise RuntimeError(f"expected one {label} worker, found {workers}")

@@ -8,6 +8,7 @@
     python -m bench h2load --target 127.0.0.1:50051
     python -m bench suite --members 100000 --out bench-out
     python -m bench breakdown --out bench-out/breakdown
+    python -m bench scaling --workers-list 1,2 --out bench-out/scaling
 
 ``run`` and ``step`` drive a running gateway whose members are the bench
 population (``--population bench``, loaded with ``claimgate load members``) or
@@ -229,10 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_h2load)
 
     from bench.breakdown import add_breakdown_parser
+    from bench.scaling import add_scaling_parser
     from bench.suite import add_suite_parser
 
     add_suite_parser(sub)
     add_breakdown_parser(sub)
+    add_scaling_parser(sub)
     return parser
 
 

@@ -48,6 +48,9 @@ class BenchConfig:
     # than these measures shedding, not capacity, and the bench says so.
     inflight_max: int = 0
     per_institution_inflight_max: int = 0
+    # (k, n): claim only for the k-th of n disjoint shares of the pool, so that n benches
+    # (one per target, sharing one Redis) each check the money of members of their own.
+    pool_part: tuple[int, int] = (0, 1)
 
 
 def percentiles_ms(h: HdrHistogram) -> dict[str, float]:
@@ -164,7 +167,8 @@ class Bench:
         n = max(1, cfg.procs)
         rng = random.Random(cfg.seed)
         size = min(cfg.pool, cfg.population)
-        members = rng.sample(range(cfg.population), size)
+        k, parts = cfg.pool_part
+        members = rng.sample(range(cfg.population), size)[k::max(1, parts)]
         reserve_n = min(INPATIENT_RESERVE_PER_PROC, max(1, size // 10))
         out = []
         for w in range(n):
@@ -201,6 +205,13 @@ class Bench:
             self._procs.append(p)
             self._conns.append(parent)
         return self
+
+    @property
+    def pids(self) -> list[int]:
+        """The client processes (this process when the client runs inline)."""
+        if self._inline is not None:
+            return [os.getpid()]
+        return [p.pid for p in self._procs if p.pid is not None]
 
     def __exit__(self, *exc: object) -> None:
         self.close()

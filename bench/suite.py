@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +125,17 @@ def redis_server_binary() -> str:
     return lines[-1]
 
 
+@dataclass(frozen=True)
+class RedisProcess:
+    url: str
+    pid: int  # the redis-server's own (taskset executes it in place)
+
+
 @contextlib.contextmanager
-def private_redis(data_dir: Path, log: Path, appendfsync: str, cpus: str = "",
-                  binary: str | None = None) -> Iterator[str]:
+def private_redis_process(data_dir: Path, log: Path, appendfsync: str, cpus: str = "",
+                          binary: str | None = None) -> Iterator[RedisProcess]:
     """A redis-server (default :func:`redis_server_binary`) on a free loopback port with its
-    data in ``data_dir``; yields its URL."""
+    data in ``data_dir``; yields its URL and process id."""
     port = _free_port()
     cmd = [binary or redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
            "--dir", str(data_dir), "--save", "", "--appendonly", "yes",
@@ -136,12 +143,52 @@ def private_redis(data_dir: Path, log: Path, appendfsync: str, cpus: str = "",
     print(f"[suite] $ {' '.join(cmd)}", file=sys.stderr, flush=True)
     with _process(_pin(cmd, cpus), log, "redis") as proc:
         _wait_port(port, proc, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield RedisProcess(f"redis://127.0.0.1:{port}/0", proc.pid)
+
+
+@contextlib.contextmanager
+def private_redis(data_dir: Path, log: Path, appendfsync: str, cpus: str = "",
+                  binary: str | None = None) -> Iterator[str]:
+    """:func:`private_redis_process`, its URL only."""
+    with private_redis_process(data_dir, log, appendfsync, cpus, binary) as redis:
+        yield redis.url
 
 
 def _run(cmd: list[str]) -> None:
     print(f"[suite] $ {' '.join(cmd)}", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
+
+
+def load_population(cg: list[str], url: str, work_dir: Path, members: int, seed: int) -> float:
+    """Reference data (``claimgate seed --members 0``: policy, catalogue, institutions),
+    then the bench population written as CSV in ``work_dir`` and loaded with
+    ``claimgate load members``; returns the seconds the population's write and load took."""
+    _run([*cg, "seed", "--members", "0", "--redis-url", url])
+    csv_path = work_dir / "members.csv"
+    t0 = time.perf_counter()
+    write_members_csv(csv_path, members, seed)
+    _run([*cg, "load", "members", str(csv_path), "--redis-url", url])
+    return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def serve_gateway(cg: list[str], url: str, log: Path, cpus: str = "", workers: int = 0,
+                  inflight_bound: int = 0) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``claimgate serve --plaintext`` on a free loopback port, pinned to ``cpus``; yields
+    the process (the supervisor, with ``--workers``) and its target once a real RPC
+    answers. ``inflight_bound`` > 0 sets both in-flight bounds (capacity, not shedding)."""
+    port = _free_port()
+    target = f"127.0.0.1:{port}"
+    cmd = [*cg, "serve", "--redis-url", url, "--listen", target, "--plaintext"]
+    if inflight_bound:
+        cmd += ["--inflight-max", str(inflight_bound), "--per-institution-inflight-max",
+                str(inflight_bound)]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    with _process(_pin(cmd, cpus), log, "gateway") as proc:
+        _wait_port(port, proc, "gateway")
+        _wait_serving(target)
+        yield proc, target
 
 
 def _py_spy(pid: int, seconds: int, out: Path) -> dict[str, Any]:
@@ -196,12 +243,8 @@ def suite(args: argparse.Namespace) -> int:
         binary = report["meta"]["redis_server"] = redis_server_binary()
         with private_redis(tmp, out / "redis.log", args.appendfsync, args.redis_cpus,
                            binary) as url:
-            _run([*cg, "seed", "--members", "0", "--redis-url", url])
-            csv_path = tmp / "members.csv"
-            t0 = time.perf_counter()
-            write_members_csv(csv_path, args.members, args.seed)
-            _run([*cg, "load", "members", str(csv_path), "--redis-url", url])
-            report["meta"]["population_write_and_load_s"] = round(time.perf_counter() - t0, 1)
+            load_s = load_population(cg, url, tmp, args.members, args.seed)
+            report["meta"]["population_write_and_load_s"] = round(load_s, 1)
 
             # --- 2. the ceiling: echo server --------------------------------------------
             echo_port = _free_port()
@@ -232,18 +275,10 @@ def suite(args: argparse.Namespace) -> int:
                         streams=16, cpus=cpus)
 
             # --- 3. the gateway -------------------------------------------------------
-            gw_port = _free_port()
-            gw_target = f"127.0.0.1:{gw_port}"
             # Capacity, not shedding, is measured here: bounds above the closed loop's clients.
             bound = max(256, 2 * args.clients)
-            gw_cmd = [*cg, "serve", "--redis-url", url, "--listen", gw_target, "--plaintext",
-                      "--inflight-max", str(bound), "--per-institution-inflight-max",
-                      str(bound)]
-            if args.workers:
-                gw_cmd += ["--workers", str(args.workers)]
-            with _process(_pin(gw_cmd, server_cpus), out / "gateway.log", "gateway") as gw_p:
-                _wait_port(gw_port, gw_p, "gateway")
-                _wait_serving(gw_target)
+            with serve_gateway(cg, url, out / "gateway.log", server_cpus, args.workers,
+                               bound) as (gw_p, gw_target):
                 with Bench(config(gw_target, True, inflight_max=bound,
                                   per_institution_inflight_max=bound)) as b:
                     snap = b.snapshot()
