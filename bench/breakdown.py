@@ -632,14 +632,17 @@ def breakdown(args: argparse.Namespace) -> int:
                     report["meta"][f"{label}_worker_pid"] = workers[0]
                     servers.append(Server(label, workers[0], target,
                                           Members(halves[len(servers)])))
-                if not args.no_echo:
+                echoes: list[tuple[str, list[str]]] = [] if args.no_echo else [("echo", [])]
+                if args.echo_as_streams:
+                    echoes.append(("echo-streams", ["--as-streams"]))
+                for label, flags in echoes:
                     port = _free_port()
                     target = f"127.0.0.1:{port}"
-                    cmd = _pin([sys.executable, "-m", "bench.echo_server", "--listen", target],
-                               args.server_cpus)
-                    proc = stack.enter_context(_process(cmd, out / "echo.log", "echo"))
-                    _wait_port(port, proc, "echo server")
-                    servers.append(Server("echo", proc.pid, target, Members(eligible)))
+                    cmd = _pin([sys.executable, "-m", "bench.echo_server", "--listen", target,
+                                *flags], args.server_cpus)
+                    proc = stack.enter_context(_process(cmd, out / f"{label}.log", label))
+                    _wait_port(port, proc, label)
+                    servers.append(Server(label, proc.pid, target, Members(eligible)))
                 report["targets"] = measure(servers, args, out, say)
     report["meta"]["load_average_at_end"] = os.getloadavg()
     (out / "breakdown.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
@@ -653,7 +656,7 @@ def breakdown(args: argparse.Namespace) -> int:
 def markdown(report: dict[str, Any]) -> str:
     """The stage table (µs of CPU per request), the totals and the share of the ceiling."""
     cols: list[tuple[str, str, dict[str, Any]]] = []
-    for label in ("gateway", "baseline", "echo"):
+    for label in ("gateway", "baseline", "echo", "echo-streams"):
         for method, r in report["targets"].get(label, {}).items():
             cols.append((label, method, r))
     if not cols:
@@ -761,6 +764,9 @@ def add_breakdown_parser(sub: Any) -> None:
     p.add_argument("--methods", type=_methods, default=list(METHODS),
                    help="comma-separated, default: " + ",".join(METHODS))
     p.add_argument("--no-echo", action="store_true", help="skip the echo server (the ceiling)")
+    p.add_argument("--echo-as-streams", action="store_true",
+                   help="also measure the echo server serving its methods as client streams, "
+                        "as the gateway does (the price of that on the ceiling)")
     p.add_argument("--baseline", type=Path, default=None, metavar="DIR",
                    help="also measure the gateway of another checkout of the project (e.g. "
                         "`git worktree add DIR main`), in turn with this one, on members of "

@@ -9,6 +9,10 @@ checks pass), CheckEligibility a fixed EligibilityResponse. Same event loop
 (uvloop) and one process, like one gateway worker. Driving it with the same
 generator measures what gRPC + protobuf + the client cost on this machine; the
 bench reports the gateway's throughput as a fraction of it.
+
+With ``--as-streams`` every method is registered as a client stream whose handler
+reads its one request, as the gateway serves them (so that the wait for a request
+is bounded and a call is admitted before it is read): the same wire, priced apart.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import itertools
 import signal
 import sys
+from typing import Any
 
 import grpc
 
@@ -71,9 +76,30 @@ def settlement_for(req: pb.SettleRequest, status: int) -> pb.SettlementResponse:
     return resp
 
 
-async def serve(listen: str) -> None:
+def _as_stream(servicer: EchoGateway) -> grpc.GenericRpcHandler:
+    """The three claim methods as client streams: each handler reads its one request."""
+    def streamed(fn: Any, request_type: Any, response_type: Any) -> grpc.RpcMethodHandler:
+        async def handle(_requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await fn(await context.read(), context)
+
+        return grpc.stream_unary_rpc_method_handler(
+            handle, request_deserializer=request_type.FromString,
+            response_serializer=response_type.SerializeToString)
+
+    return grpc.method_handlers_generic_handler("claims.v1.ClaimGateway", {
+        "Settle": streamed(servicer.Settle, pb.SettleRequest, pb.SettlementResponse),
+        "PreSettle": streamed(servicer.PreSettle, pb.SettleRequest, pb.SettlementResponse),
+        "CheckEligibility": streamed(servicer.CheckEligibility, pb.EligibilityRequest,
+                                     pb.EligibilityResponse),
+    })
+
+
+async def serve(listen: str, as_streams: bool = False) -> None:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    pb_grpc.add_ClaimGatewayServicer_to_server(EchoGateway(), server)
+    if as_streams:
+        server.add_generic_rpc_handlers((_as_stream(EchoGateway()),))
+    else:
+        pb_grpc.add_ClaimGatewayServicer_to_server(EchoGateway(), server)
     port = server.add_insecure_port(listen)
     await server.start()
     print(f"echo server on port {port}", file=sys.stderr, flush=True)
@@ -88,13 +114,15 @@ async def serve(listen: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.echo_server", description=__doc__)
     p.add_argument("--listen", default="127.0.0.1:50060")
+    p.add_argument("--as-streams", action="store_true",
+                   help="serve the claim methods as client streams, as the gateway does")
     args = p.parse_args(argv)
     try:
         import uvloop
 
-        uvloop.run(serve(args.listen))
+        uvloop.run(serve(args.listen, args.as_streams))
     except ImportError:  # the plain loop: still a valid, if lower, ceiling
-        asyncio.run(serve(args.listen))
+        asyncio.run(serve(args.listen, args.as_streams))
     return 0
 
 

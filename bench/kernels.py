@@ -10,7 +10,9 @@ run, and prints ratios against the numba kernel:
   cap decision tables, and the fund / over-cap expression.
 
 Plus the gateway's small-claim path: a 5-line pharmacy claim including building
-the numpy inputs from Python lists and reading the outputs back (target <= 20 us).
+the numpy inputs from Python lists and reading the outputs back (target <= 20 us),
+and the same for N claims of one event-loop iteration in one kernel call, with and
+without the cost of deferring each claim to the next iteration.
 Imports only ``rules_compiled`` (and zen-engine).
 """
 
@@ -290,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows.append(("inpatient 5 lines, batch of 1,000", t_batch, t_batch_ref, None))
 
+    batch_rows = _iteration_batches(engine, ph_row, ph_lines, args.budget)
     print(
         f"policy {policy.version}; numba kernel vs plain-Python reference vs zen-engine; per claim"
     )
@@ -310,7 +313,52 @@ def main(argv: list[str] | None = None) -> int:
         f" {t_ph * 1e6:.1f} us "
         f"(<= 20 us)"
     )
+    print()
+    print("claims of one event-loop iteration in one kernel call (the gateway's adjudicator):")
+    print(f"{'claims in the call':<20} {'us per claim':>13} {'+ deferral us':>14}")
+    for n, t_claim, t_defer in batch_rows:
+        print(f"{n:<20} {t_claim * 1e6:>13.2f} {(t_claim + t_defer) * 1e6:>14.2f}")
     return 0
+
+
+def _iteration_batches(engine: Engine, row: list[int], lines: list[list[int]], budget: float
+                       ) -> list[tuple[int, float, float]]:
+    """Per claim, a kernel call for N pharmacy claims as the gateway's adjudicator makes it
+    (rows stacked, offsets, outputs back to lists), and the same plus the cost of deferring
+    each claim to the next event-loop iteration (a future, a scheduled call, a wake-up):
+    batching pays when the call's saving exceeds the deferral."""
+    import asyncio
+
+    async def deferrals(count: int) -> float:
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        for _ in range(count):
+            fut: asyncio.Future[None] = loop.create_future()
+            loop.call_soon(fut.set_result, None)
+            await fut
+        return (time.perf_counter() - t0) / count
+
+    try:
+        import uvloop
+
+        t_defer = uvloop.run(deferrals(20_000))
+    except ImportError:
+        t_defer = asyncio.run(deferrals(20_000))
+    claim_in = np.array(row, dtype=np.int64)
+    lines_in = np.array(lines, dtype=np.int64)
+    out = []
+    for n in (1, 2, 4, 8, 16):
+        def call(n: int = n) -> None:
+            bounds = [i * len(lines) for i in range(n + 1)]
+            c = claim_in.reshape(1, m.CI_N) if n == 1 else np.stack([claim_in] * n)
+            li = lines_in if n == 1 else np.concatenate([lines_in] * n)
+            co, lo = engine.adjudicate(c, li, np.array(bounds, dtype=np.int64))
+            co.tolist()
+            lo.tolist()
+
+        t_call = _time_per_call(call, budget) / n
+        out.append((n, t_call, t_defer))
+    return out
 
 
 if __name__ == "__main__":

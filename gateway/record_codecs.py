@@ -44,10 +44,6 @@ def _d(value: dt.date | None) -> int | None:
     return None if value is None else day_number(value)
 
 
-def _date(value: int | None) -> dt.date | None:
-    return None if value is None else from_day_number(value)
-
-
 def member_profile_json(m: Member) -> bytes:
     return orjson.dumps(
         {
@@ -79,35 +75,54 @@ def member_profile_json(m: Member) -> bytes:
     )
 
 
+# Decoding a profile is on every claim's path: enum members and dates by table look-up
+# (an IntEnum call and a timedelta cost several times a dict look-up).
+_SEX = {int(v): v for v in Sex}
+_SCHEME = {int(v): v for v in Scheme}
+_PERSON_TYPE = {int(v): v for v in PersonType}
+_MEMBER_STATUS = {int(v): v for v in MemberStatus}
+_CARD_STATUS = {int(v): v for v in CardStatus}
+_ASSISTANCE = {int(v): v for v in Assistance}
+_DAYS_CACHED_MAX = 100_000  # distinct day numbers remembered (birth dates, benefit starts)
+_days: dict[int, dt.date] = {}
+
+
+def _day(n: int) -> dt.date:
+    d = _days.get(n)
+    if d is None:
+        d = from_day_number(n)
+        if len(_days) < _DAYS_CACHED_MAX:
+            _days[n] = d
+    return d
+
+
 def member_from_profile(psn_no: str, raw: bytes, cur: int, pri: int) -> Member:
     p = orjson.loads(raw)
     remote = p["remote"]
+    work, retire = p["work"], p["retire"]
     return Member(
         psn_no=psn_no,
         name=p["name"],
-        sex=Sex(p["sex"]),
-        birth_date=from_day_number(p["birth"]),
-        scheme=Scheme(p["scheme"]),
-        person_type=PersonType(p["ptype"]),
+        sex=_SEX[p["sex"]],
+        birth_date=_day(p["birth"]),
+        scheme=_SCHEME[p["scheme"]],
+        person_type=_PERSON_TYPE[p["ptype"]],
         insured_region=p["region"],
-        status=MemberStatus(p["status"]),
-        benefit_start=from_day_number(p["bstart"]),
+        status=_MEMBER_STATUS[p["status"]],
+        benefit_start=_day(p["bstart"]),
         card_no=p["card"],
-        card_status=CardStatus(p["card_status"]),
-        assistance=Assistance(p["assist"]),
-        work_start_date=_date(p["work"]),
-        retire_date=_date(p["retire"]),
+        card_status=_CARD_STATUS[p["card_status"]],
+        assistance=_ASSISTANCE[p["assist"]],
+        work_start_date=None if work is None else _day(work),
+        retire_date=None if retire is None else _day(retire),
         acct_current_fen=cur,
         acct_prior_fen=pri,
         chronic=tuple(
-            ChronicRegistration(code, from_day_number(a), from_day_number(b))
-            for code, a, b in p["chronic"]
+            ChronicRegistration(code, _day(a), _day(b)) for code, a, b in p["chronic"]
         ),
         remote=None
         if remote is None
-        else RemoteRegistration(
-            tuple(remote[0]), from_day_number(remote[1]), from_day_number(remote[2])
-        ),
+        else RemoteRegistration(tuple(remote[0]), _day(remote[1]), _day(remote[2])),
     )
 
 

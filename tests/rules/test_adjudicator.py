@@ -179,11 +179,11 @@ def test_batching_follows_how_claims_arrive(policy: CompiledPolicy) -> None:
     bursts switch the adjudicator to batches, and back when the bursts stop."""
     items = random_catalogue(random.Random(3))
     engine = CountingEngine(policy, items)
-    claims = _claims(11, 8, items, policy)
+    claims = _claims(11, 16, items, policy)
 
     async def one_per_iteration(adj: Adjudicator, n: int) -> None:
         for i in range(n):
-            verdict = adj.adjudicate(engine, *claims[i % 8])
+            verdict = adj.adjudicate(engine, *claims[i % 16])
             if not adj.batching:
                 assert isinstance(verdict, Verdict)  # at once, no future
             elif not isinstance(verdict, Verdict):
@@ -192,8 +192,8 @@ def test_batching_follows_how_claims_arrive(policy: CompiledPolicy) -> None:
 
     async def bursts(adj: Adjudicator, n: int, size: int) -> None:
         for i in range(n):
-            got = [adj.adjudicate(engine, *claims[(i + k) % 8]) for k in range(size)]
-            for g, (c, li) in zip(got, [claims[(i + k) % 8] for k in range(size)],
+            got = [adj.adjudicate(engine, *claims[(i + k) % 16]) for k in range(size)]
+            for g, (c, li) in zip(got, [claims[(i + k) % 16] for k in range(size)],
                                   strict=True):
                 v = g if isinstance(g, Verdict) else await g
                 assert (v.co, v.lo) == _alone(engine, c, li)
@@ -204,9 +204,11 @@ def test_batching_follows_how_claims_arrive(policy: CompiledPolicy) -> None:
         await one_per_iteration(adj, 200)
         assert not adj.batching and engine.calls == [1] * 200
         engine.calls.clear()
-        await bursts(adj, 100, 4)
+        await bursts(adj, 10, 4)  # 4 an iteration: not enough to pay
+        assert not adj.batching and engine.calls[-4:] == [1] * 4
+        await bursts(adj, 100, 16)
         assert adj.batching and adj.together > Adjudicator.BATCH_ABOVE
-        assert engine.calls[-10:] == [4] * 10  # one kernel call per burst
+        assert engine.calls[-10:] == [16] * 10  # one kernel call per burst
         await one_per_iteration(adj, 200)
         assert not adj.batching and adj.together < Adjudicator.SINGLE_BELOW
         assert engine.calls[-10:] == [1] * 10
