@@ -61,7 +61,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.population import card_no_of, psn_no_of, traits_of
-from bench.procstat import children_of, cpu_delta, cpu_snapshot
+from bench.procstat import (
+    children_of,
+    cpu_delta,
+    cpu_snapshot,
+    machine_delta,
+    machine_snapshot,
+)
 from bench.scheduler import ClosedLoop, Timing
 
 METHODS = ("CheckEligibility", "PreSettle", "Settle")
@@ -130,7 +136,7 @@ RULES: tuple[Rule, ...] = (
     ("row building", _py(r"rules_compiled/rows"), ()),
     ("row building", _py(r"rules_compiled/engine", r"diagnosis_flags|disease_id"), ()),
     ("row building", _py(r"gateway/claims", r"institution_of|check_setting"), ()),
-    ("response building", _py(r"gateway/settlement", r"amounts|line_results|warnings|_reasons"),
+    ("response building", _py(r"gateway/settlement", r"amounts|add_line_results|warnings|_reasons"),
      ()),
     ("response building", _py(r"rules_compiled/model", r"note_names"), ()),
     ("decode and validation", _py(r"gateway/validate"), ()),
@@ -503,10 +509,11 @@ def measure(servers: list[Server], args: argparse.Namespace, out: Path,
                 d.outcomes.clear()
             for r in range(args.repeats):
                 for s, d in zip(servers, drivers, strict=True):
-                    a = cpu_snapshot(s.pid)
+                    a, m0 = cpu_snapshot(s.pid), machine_snapshot()
                     wall = loop.run_until_complete(d.run(method, args.requests, args.clients))
                     delta = cpu_delta(a, cpu_snapshot(s.pid))
                     delta["wall_s"] = wall
+                    delta["steal_share"] = machine_delta(m0, machine_snapshot())["steal_share"]
                     runs[s.label].append(delta)
                     say(f"{s.label} {method} run {r + 1}: "
                         f"{delta['total_s'] * 1e6 / args.requests:.0f} µs CPU/request "
@@ -537,6 +544,7 @@ def measure(servers: list[Server], args: argparse.Namespace, out: Path,
                     "requests_per_s_runs": [round(args.requests / x["wall_s"]) for x in mine],
                     "server_cpu_share_runs": [round(x["total_s"] / x["wall_s"], 2)
                                               for x in mine],
+                    "steal_share_runs": [round(x.get("steal_share", 0.0), 3) for x in mine],
                     "outcomes": outcomes,
                     "profile_samples": prof.total,
                     "profile_other_top": prof.unmatched.most_common(15),
@@ -697,6 +705,9 @@ def markdown(report: dict[str, Any]) -> str:
             ratio(baseline, m, r) if lb == "gateway" else "" for lb, m, r in cols) + " |")
     rows.append("| requests/s in the runs (closed loop) | " + " | ".join(
         " / ".join(f"{x:,}" for x in r["requests_per_s_runs"]) for _, _, r in cols) + " |")
+    rows.append("| CPU time stolen by the hypervisor in the runs | " + " | ".join(
+        " / ".join(f"{x:.0%}" for x in r.get("steal_share_runs", [])) for _, _, r in cols)
+        + " |")
     rows.append("| server CPU busy in the runs | " + " | ".join(
         " / ".join(f"{x:.0%}" for x in r["server_cpu_share_runs"]) for _, _, r in cols) + " |")
     rows.append("| profile samples | " + " | ".join(

@@ -65,13 +65,16 @@ def children_of(pid: int) -> list[int]:
 @dataclass(frozen=True)
 class MachineSnapshot:
     """Per CPU: (busy, total) seconds since boot; busy is everything but idle and
-    iowait (user, nice, system, irq, softirq, steal)."""
+    iowait (user, nice, system, irq, softirq, steal). ``steal``: the seconds, all CPUs
+    together, that the hypervisor gave to other machines while this one wanted to run."""
 
     cpus: dict[int, tuple[float, float]]
+    steal: float = 0.0
 
 
 def parse_proc_stat(text: str) -> MachineSnapshot:
     cpus: dict[int, tuple[float, float]] = {}
+    steal = 0.0
     for line in text.splitlines():
         name, _, rest = line.partition(" ")
         if not name.startswith("cpu") or name == "cpu":
@@ -81,7 +84,8 @@ def parse_proc_stat(text: str) -> MachineSnapshot:
         total = sum(ticks)
         idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
         cpus[int(name[3:])] = ((total - idle) / CLK_TCK, total / CLK_TCK)
-    return MachineSnapshot(cpus)
+        steal += (ticks[7] if len(ticks) > 7 else 0) / CLK_TCK
+    return MachineSnapshot(cpus, steal)
 
 
 def machine_snapshot() -> MachineSnapshot:
@@ -97,4 +101,7 @@ def machine_delta(a: MachineSnapshot, b: MachineSnapshot) -> dict[str, Any]:
         busy[cpu] = max(0.0, b_busy - a_busy)
         total = b_total - a_total
         share[cpu] = busy[cpu] / total if total > 0 else 0.0
-    return {"busy_s": sum(busy.values()), "busy_s_by_cpu": busy, "busy_share_by_cpu": share}
+    total_s = sum(b_total - a.cpus.get(cpu, (0.0, 0.0))[1] for cpu, (_, b_total) in b.cpus.items())
+    steal_s = max(0.0, b.steal - a.steal)
+    return {"busy_s": sum(busy.values()), "busy_s_by_cpu": busy, "busy_share_by_cpu": share,
+            "steal_s": steal_s, "steal_share": steal_s / total_s if total_s > 0 else 0.0}

@@ -351,6 +351,8 @@ def markdown(report: dict[str, Any]) -> str:
         row("machine busy: cores (per CPU)", lambda r: f"{r['machine_busy_cores']:.2f} ("
             + ", ".join(f"{s:.0%}" for s in r["run"]["machine"]["busy_share_by_cpu"].values())
             + ")"),
+        row("of which stolen by the hypervisor",
+            lambda r: f"{r['run']['machine'].get('steal_share', 0.0):.0%} of the CPUs' time"),
         row("latency p50 / p99 ms", lambda r: f"{r['run']['p50_ms'] or 0:.1f} / "
             f"{r['run']['p99_ms'] or 0:.1f}"),
         row("shed / unexpected errors (all runs)",

@@ -328,12 +328,12 @@ class ClaimPath:
             service_date=claim.service_date.isoformat(),
             status=pb.QUOTED,
             amounts=S.amounts(co),
-            lines=S.line_results(cl.lines, verdict.lo),
             notes=M.note_names(co[M.CO_NOTES]),
             warnings=S.warnings(req, snap, engine.policy.settlements_per_day_max),
             acct_current_balance_fen=snap.member.acct_current_fen,
             acct_prior_balance_fen=snap.member.acct_prior_fen,
         )
+        S.add_line_results(resp.lines, cl.lines, verdict.lo)
         return Adjudication(resp, cl.lines, cl.plan, verdict)
 
     # --- commit -------------------------------------------------------------------

@@ -68,7 +68,7 @@ KNOWN: list[tuple[str, list[str]]] = [
     ("decode and validation", [*HANDLER, "decode (gateway/claims.py:95)"]),
     ("row building", [*HANDLER, "decode (gateway/claims.py:97)",
                       "institution_of (gateway/claims.py:60)"]),
-    ("response building", [*ADJUDICATE, "line_results (gateway/settlement.py:260)",
+    ("response building", [*ADJUDICATE, "add_line_results (gateway/settlement.py:260)",
                            "PyUpb_RepeatedContainer_Item (_message.abi3.so)"]),
     ("response building", [*HANDLER, "PyUpb_Message_SerializeToString (_message.abi3.so)",
                            "upb_Encode (_message.abi3.so)"]),

@@ -166,6 +166,11 @@ def test_proc_stat_busy_share() -> None:
     assert d["busy_s"] == pytest.approx(50 / procstat.CLK_TCK)
     live = procstat.machine_snapshot()
     assert live.cpus and all(busy <= total for busy, total in live.cpus.values())
+    # Steal: the hypervisor's share of the CPUs' time (cpu1 lost 10 of its 50 ticks).
+    c = procstat.parse_proc_stat("cpu0 45 0 5 50 0 0 0 0 0 0\ncpu1 10 0 10 70 10 0 0 10 0 0\n")
+    e = procstat.machine_delta(b, c)
+    assert e["steal_s"] == pytest.approx(10 / procstat.CLK_TCK)
+    assert e["steal_share"] == pytest.approx(10 / 10)  # only cpu1 moved: 10 ticks, all stolen
 
 
 def test_the_cli_knows_scaling() -> None:
