@@ -5,7 +5,7 @@ adjudication in the same event-loop iteration. Each hands its input rows to the
 batch and waits; in the next iteration one kernel call adjudicates all of them
 (one numba dispatch, one allocation of the outputs), the outputs become Python
 ints with one ``tolist`` per batch, and each claim's result is checked against
-the §8 invariants of docs/benefit-rules.md. Each claim then goes on alone: a
+the invariants of docs/benefit-rules.md §9. Each claim then goes on alone: a
 claim whose result breaks an invariant fails by itself, the others of its batch
 commit as usual. Batching pays only when claims come together (see
 :class:`Adjudicator`); a claim that comes alone is adjudicated at once, the same
@@ -59,7 +59,7 @@ class _Claim:
 
 
 def broken_invariant(co: list[int], lo: list[list[int]], amounts: list[int]) -> str:
-    """"" when one claim's result keeps every §8 invariant (docs/benefit-rules.md §9),
+    """"" when one claim's result keeps every invariant of docs/benefit-rules.md §9,
     else which one it breaks. ``co`` is its CO_* row, ``lo`` its LO_* rows and
     ``amounts`` its lines' amounts (fen). On Python ints: for a few claims of a few
     lines, numpy's per-call cost is many times the arithmetic."""
@@ -80,7 +80,7 @@ def broken_invariant(co: list[int], lo: list[list[int]], amounts: list[int]) -> 
     )
     if all(checks):
         return ""
-    return f"§8 invariant check {checks.index(False)} failed: {co}"
+    return f"invariant check {checks.index(False)} failed: {co}"
 
 
 class Adjudicator:
@@ -110,7 +110,7 @@ class Adjudicator:
                    ) -> Verdict | asyncio.Future[Verdict]:
         """The claim's verdict now, or a future of it from the next kernel call.
         Raises :class:`InvariantBroken` (now or through the future) when the result
-        breaks a §8 invariant."""
+        breaks an invariant (docs/benefit-rules.md §9)."""
         if len(lines_in) > BATCH_LINES_MAX:
             return _one(engine, claim_in, lines_in)
         loop = asyncio.get_running_loop()
@@ -145,16 +145,19 @@ class Adjudicator:
 
     def _run_pending(self) -> None:
         batch, self._pending = self._pending, []
-        first = batch[0].engine
-        if all(c.engine is first for c in batch):
-            _settle_futures(batch, _run(first, [(c.claim_in, c.lines_in) for c in batch]))
-            return
-        engines: dict[int, list[_Claim]] = {}
-        for c in batch:
-            engines.setdefault(id(c.engine), []).append(c)
-        for claims in engines.values():
-            _settle_futures(claims, _run(claims[0].engine,
-                                         [(c.claim_in, c.lines_in) for c in claims]))
+        try:
+            engines: dict[int, list[_Claim]] = {}
+            for c in batch:
+                engines.setdefault(id(c.engine), []).append(c)
+            for claims in engines.values():
+                _settle_futures(claims, _run(claims[0].engine,
+                                             [(c.claim_in, c.lines_in) for c in claims]))
+        except BaseException as e:  # no claim of the batch may be left waiting
+            for c in batch:
+                if not c.done.done():
+                    c.done.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
 
 
 def _settle_futures(batch: list[_Claim], results: list[Verdict | Exception]) -> None:
@@ -177,7 +180,8 @@ def _one(engine: Engine, claim_in: np.ndarray, lines_in: np.ndarray) -> Verdict:
 def _run(engine: Engine, claims: list[tuple[np.ndarray, np.ndarray]]
          ) -> list[Verdict | Exception]:
     """One kernel call for a batch of (CI_* row, LI_* rows): each claim's verdict, or
-    the error that fails it."""
+    the error that fails it. When the call fails for a batch, each claim is tried
+    alone, so that one claim's error is its own."""
     bounds = [0]
     for _c, li in claims:
         bounds.append(bounds[-1] + len(li))
@@ -195,13 +199,19 @@ def _run(engine: Engine, claims: list[tuple[np.ndarray, np.ndarray]]
         co_rows = claim_out.tolist()
         lo_rows = line_out.tolist()
         amounts = lines_in[:, M.LI_AMOUNT].tolist()
-    except Exception as e:  # the whole batch fails the same way
-        return [e] * len(claims)
+    except Exception as e:
+        if len(claims) > 1:
+            return [r for claim in claims for r in _run(engine, [claim])]
+        return [e]
     out: list[Verdict | Exception] = []
     for i, (claim_in, li) in enumerate(claims):
         a, b = bounds[i], bounds[i + 1]
         lo = lo_rows[a:b]
-        problem = broken_invariant(co_rows[i], lo, amounts[a:b])
+        try:
+            problem = broken_invariant(co_rows[i], lo, amounts[a:b])
+        except Exception as e:  # a result the checks cannot read is not committed either
+            out.append(e)
+            continue
         out.append(InvariantBroken(problem) if problem
                    else Verdict(co_rows[i], lo, claim_in, li))
     return out

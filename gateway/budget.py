@@ -89,73 +89,95 @@ class _Expiries:
     """The deadlines of the waits in progress on one event loop, in a heap, looked at
     by one timer per tick while any is pending. A timer handle per wait (what
     ``asyncio.timeout`` arms) costs more than the heap: under uvloop, arming and
-    cancelling one is several µs, three times a claim."""
+    cancelling one is several µs, three times a claim.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    A finished wait drops its task at once; its entry leaves the heap when it reaches
+    the top, or when finished entries are more than half of the heap (a request's
+    10 s wait for its message ends in microseconds but would sit in the heap behind
+    shorter ones). The loop is not held: each tick is given it."""
+
+    COMPACT_MIN = 256  # finished entries before the heap is rebuilt without them
+
+    def __init__(self) -> None:
         self.heap: list[list[Any]] = []
         self.armed = False
         self.sequence = 0
+        self.finished = 0  # finished entries still in the heap
 
-    def add(self, task: asyncio.Task[Any], timeout_s: float) -> list[Any]:
+    def add(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], timeout_s: float
+            ) -> list[Any]:
         self.sequence += 1
-        wait = [self.loop.time() + timeout_s, self.sequence, task, _WAITING]
+        wait = [loop.time() + timeout_s, self.sequence, task, _WAITING]
         heapq.heappush(self.heap, wait)
         if not self.armed:
             self.armed = True
-            self.loop.call_later(TICK_S, self.tick)
+            loop.call_later(TICK_S, self.tick, loop)
         return wait
 
-    def tick(self) -> None:
+    def finish(self, wait: list[Any]) -> None:
+        wait[3] = _DONE
+        wait[2] = None
+        self.finished += 1
+        if self.finished >= self.COMPACT_MIN and 2 * self.finished > len(self.heap):
+            self.heap = [w for w in self.heap if w[3] != _DONE]
+            heapq.heapify(self.heap)
+            self.finished = 0
+
+    def tick(self, loop: asyncio.AbstractEventLoop) -> None:
         heap = self.heap
-        now = self.loop.time()
-        while heap and (heap[0][3] == _DONE or heap[0][0] <= now):
-            wait = heapq.heappop(heap)
-            if wait[3] == _WAITING:
-                wait[3] = _FIRED
-                wait[2].cancel()
-        if heap:
-            self.loop.call_later(TICK_S, self.tick)
-        else:
-            self.armed = False
+        try:
+            now = loop.time()
+            while heap and (heap[0][3] == _DONE or heap[0][0] <= now):
+                wait = heapq.heappop(heap)
+                if wait[3] == _DONE:
+                    self.finished -= 1
+                elif wait[3] == _WAITING:
+                    wait[3] = _FIRED
+                    wait[2].cancel()
+        finally:  # re-armed whatever happened, or no later wait would time out
+            if self.heap:
+                loop.call_later(TICK_S, self.tick, loop)
+            else:
+                self.armed = False
 
 
-# One per event loop (a worker runs one; tests run several, some at once in threads).
+# One per event loop (a worker runs one; tests run several, some at once in threads),
+# dropped with its loop.
 _EXPIRIES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Expiries] = (
     weakref.WeakKeyDictionary())
-_last: tuple[asyncio.AbstractEventLoop | None, _Expiries | None] = (None, None)
 
 
 def _expiries(loop: asyncio.AbstractEventLoop) -> _Expiries:
-    global _last
-    last_loop, last = _last
-    if last_loop is loop and last is not None:
-        return last
     found = _EXPIRIES.get(loop)
     if found is None:
-        found = _EXPIRIES[loop] = _Expiries(loop)
-    _last = (loop, found)
+        found = _EXPIRIES[loop] = _Expiries()
     return found
 
 
 async def within(aw: Awaitable[T], timeout_s: float) -> T:
-    """``await aw``, or TimeoutError after ``timeout_s`` (up to ``TICK_S`` late): what
-    ``asyncio.timeout`` does, without a timer handle and a context manager per call,
-    for the waits every request makes. A cancellation from elsewhere stays a
-    cancellation."""
+    """``await aw``, or TimeoutError after ``timeout_s`` (up to ``TICK_S`` late), with
+    ``asyncio.timeout``'s cancellation bookkeeping but without a timer handle and a
+    context manager per call, for the waits every request makes. A cancellation from
+    elsewhere stays a cancellation."""
     task = asyncio.current_task()
     assert task is not None
+    loop = asyncio.get_running_loop()
     cancelling = task.cancelling()
-    wait = _expiries(asyncio.get_running_loop()).add(task, timeout_s)
+    expiries = _expiries(loop)
+    wait = expiries.add(loop, task, timeout_s)
     try:
         return await aw
     except asyncio.CancelledError:
-        if wait[3] == _FIRED and task.uncancel() <= cancelling:
-            raise TimeoutError from None
+        if wait[3] == _FIRED:
+            wait[3] = _DONE  # its cancellation is taken back here, once
+            if task.uncancel() <= cancelling:
+                raise TimeoutError from None
         raise
     finally:
         if wait[3] == _WAITING:
-            wait[3] = _DONE
+            expiries.finish(wait)
+        elif wait[3] == _FIRED:  # fired, but the wait ended otherwise: take it back
+            task.uncancel()
 
 
 def remaining_s() -> float | None:

@@ -7,9 +7,10 @@ Followed as one request, a Settle reads downwards through this module::
                  admitted it and started its latency budget)
     read         the member's state in one round trip (Store.read_member); the reads
                  of one event-loop iteration go out in one write (gateway/fastredis.py)
-    adjudicate   the kernel's input rows (gateway/settlement.py), one kernel call for
-                 every claim of the event-loop iteration (gateway/adjudicator.py), the
-                 §8 invariants checked, the response built
+    adjudicate   the kernel's input rows (gateway/settlement.py), the kernel through
+                 gateway/adjudicator.py (the claims of one event-loop iteration share
+                 one call when they come together often enough to pay for it), the
+                 invariants of docs/benefit-rules.md §9 checked, the response built
     commit       one script call that checks the member's version and writes
                  everything, or nothing (Store.commit_settlement); the commits of one
                  iteration go out in one write
@@ -17,9 +18,9 @@ Followed as one request, a Settle reads downwards through this module::
 
 The store and the engine are below this module; nothing there calls back up. A
 stale read (another process changed the member) makes the commit refuse, and the
-claim is read and adjudicated again, a bounded number of times. Claims of one
+claim is read and adjudicated again, a bounded number of times. Settles of one
 member in one process queue on a per-member lock, so they commit one after another
-instead of refusing each other.
+instead of refusing each other (a PreSettle writes nothing and takes no lock).
 """
 
 from __future__ import annotations

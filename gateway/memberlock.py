@@ -14,8 +14,8 @@ import collections
 
 
 class MemberLocks:
-    """A lock per member with waiters: :meth:`acquire`, then :meth:`release` in a
-    ``finally``. A member nobody holds costs one dict entry and no future."""
+    """A lock per member: :meth:`acquire`, then :meth:`release` in a ``finally``. Only
+    members held have an entry; taking a free lock makes no future."""
 
     def __init__(self) -> None:
         # psn_no -> the futures of the claims waiting behind the holder, in order.

@@ -64,8 +64,9 @@ def parse_date(value: str, field: str, *, limits: Limits = LIMITS) -> dt.date:
 
 # Values of these fields recur from request to request (an institution's own codes, its
 # catalogue's item codes): once found valid, a value is remembered, up to a bound.
-_RECURRING = frozenset({"institution_code", "item_code", "practitioner_code", "diagnosis_code",
-                        "operator_id", "terminal_id"})
+# Free text (operator and terminal ids) is not remembered: a client could fill the memo.
+_RECURRING = frozenset({"institution_code", "item_code", "practitioner_code", "diagnosis_code"})
+assert _RECURRING <= F.WIRE_FIELDS.keys()  # held to their definition, whatever max_len says
 _VALID_SEEN_MAX = 100_000
 _valid_seen: set[tuple[str, str]] = set()
 

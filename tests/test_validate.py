@@ -66,7 +66,7 @@ def test_violations_are_bounded() -> None:
 
 
 def test_a_value_remembered_valid_for_one_field_is_checked_again_for_another() -> None:
-    V.check_code("A B", "operator_id", 64)  # printable ASCII: a valid operator id
-    V.check_code("A B", "operator_id", 64)  # now remembered
+    V.check_code("D 1", "diagnosis_code", 32)  # printable ASCII: a valid diagnosis code
+    V.check_code("D 1", "diagnosis_code", 32)  # now remembered
     with pytest.raises(InvalidArgument, match=r"lines\[0\]\.item_code"):
-        V.check_code("A B", "lines[0].item_code", 64)  # not a code (no spaces)
+        V.check_code("D 1", "lines[0].item_code", 64)  # not a code (no spaces)

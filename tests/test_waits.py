@@ -146,3 +146,24 @@ def test_event_loops_in_threads_keep_their_own_waits() -> None:
     for t in threads:
         t.join(10)
     assert results == {"a": "timed out each time", "b": "timed out each time"}
+
+
+def test_finished_long_waits_do_not_pile_up_behind_short_ones() -> None:
+    """A request's 10 s wait for its message ends at once; thousands of them must not
+    stay in the heap (holding their tasks) behind the short waits still pending."""
+    from gateway import budget
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        pending = loop.create_future()
+        short = asyncio.ensure_future(within(pending, 5.0))  # stays on top of the heap
+        await asyncio.sleep(0)
+        for i in range(2_000):
+            assert await within(asyncio.sleep(0, i), 10.0) == i
+        expiries = budget._expiries(loop)
+        assert len(expiries.heap) < 2 * budget._Expiries.COMPACT_MIN
+        assert all(w[2] is None for w in expiries.heap if w[3] != 0)  # no task kept
+        pending.set_result("done")
+        assert await short == "done"
+
+    asyncio.run(run())
