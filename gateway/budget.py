@@ -82,37 +82,49 @@ def parse_budgets(text: str) -> dict[str, int]:
 
 # A wait of :func:`within`: [when, sequence, task, state]; state WAITING, FIRED or DONE.
 _WAITING, _FIRED, _DONE = 0, 1, 2
-TICK_S = 0.001  # how often due waits are looked for: a wait may end up to this much late
+TICK_S = 0.001  # a wait may end up to this much late (timers are not re-armed for less)
 
 
 class _Expiries:
-    """The deadlines of the waits in progress on one event loop, in a heap, looked at
-    by one timer per tick while any is pending. A timer handle per wait (what
-    ``asyncio.timeout`` arms) costs more than the heap: under uvloop, arming and
-    cancelling one is several µs, three times a claim.
+    """The deadlines of the waits in progress on one event loop, in a heap, with one
+    timer armed at the earliest pending deadline. A timer handle per wait (what
+    ``asyncio.timeout`` arms) costs more: under uvloop, arming and cancelling one is
+    several µs, three times a claim. Here the timer is re-armed only when it fires, or
+    when a wait comes due more than ``TICK_S`` before it.
 
     A finished wait drops its task at once; its entry leaves the heap when it reaches
     the top, or when finished entries are more than half of the heap (a request's
     10 s wait for its message ends in microseconds but would sit in the heap behind
-    shorter ones). The loop is not held: each tick is given it."""
+    shorter ones). The loop is not held: the timer is given it."""
 
     COMPACT_MIN = 256  # finished entries before the heap is rebuilt without them
 
     def __init__(self) -> None:
         self.heap: list[list[Any]] = []
-        self.armed = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0  # when the timer fires (loop time), if armed
         self.sequence = 0
         self.finished = 0  # finished entries still in the heap
+
+    @property
+    def armed(self) -> bool:
+        return self.timer is not None
 
     def add(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], timeout_s: float
             ) -> list[Any]:
         self.sequence += 1
-        wait = [loop.time() + timeout_s, self.sequence, task, _WAITING]
+        when = loop.time() + timeout_s
+        wait = [when, self.sequence, task, _WAITING]
         heapq.heappush(self.heap, wait)
-        if not self.armed:
-            self.armed = True
-            loop.call_later(TICK_S, self.tick, loop)
+        if self.timer is None or when < self.timer_at - TICK_S:
+            self._arm(loop, when)
         return wait
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = loop.call_at(when, self.fire, loop)
+        self.timer_at = when
 
     def finish(self, wait: list[Any]) -> None:
         wait[3] = _DONE
@@ -123,10 +135,13 @@ class _Expiries:
             heapq.heapify(self.heap)
             self.finished = 0
 
-    def tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        heap = self.heap
+    def fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Cancel the waits that are due, drop finished ones from the top, and arm the
+        timer at the next pending deadline."""
+        self.timer = None
         try:
             now = loop.time()
+            heap = self.heap
             while heap and (heap[0][3] == _DONE or heap[0][0] <= now):
                 wait = heapq.heappop(heap)
                 if wait[3] == _DONE:
@@ -135,10 +150,9 @@ class _Expiries:
                     wait[3] = _FIRED
                     wait[2].cancel()
         finally:  # re-armed whatever happened, or no later wait would time out
-            if self.heap:
-                loop.call_later(TICK_S, self.tick, loop)
-            else:
-                self.armed = False
+            if self.heap and self.timer is None:
+                # Never early; a timer that fired just before a deadline waits a tick.
+                self._arm(loop, max(self.heap[0][0], loop.time() + TICK_S))
 
 
 # One per event loop (a worker runs one; tests run several, some at once in threads),

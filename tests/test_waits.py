@@ -167,3 +167,22 @@ def test_finished_long_waits_do_not_pile_up_behind_short_ones() -> None:
         assert await short == "done"
 
     asyncio.run(run())
+
+
+def test_a_shorter_wait_after_a_longer_one_still_times_out_on_time() -> None:
+    """The one timer is armed at the earliest deadline: a short wait that comes after a
+    long one re-arms it (and a wait is never ended early)."""
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        long = asyncio.ensure_future(within(loop.create_future(), 10.0))
+        await asyncio.sleep(0)
+        t0 = loop.time()
+        with pytest.raises(TimeoutError):
+            await within(loop.create_future(), 0.05)
+        waited = loop.time() - t0
+        assert 0.05 <= waited < 5.0  # on time (a loaded machine may add some), not at 10 s
+        long.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await long
+
+    asyncio.run(run())

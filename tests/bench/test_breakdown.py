@@ -121,7 +121,7 @@ KNOWN: list[tuple[str, list[str]]] = [
     ("admission and budget", [*HANDLER, "Store.read_member (gateway/store.py:590)",
                               "Store._bounded (gateway/store.py:455)",
                               "within (gateway/budget.py:118)"]),
-    ("admission and budget", [*LOOP[:-3], "_Expiries.tick (gateway/budget.py:100)"]),
+    ("admission and budget", [*LOOP[:-3], "_Expiries.fire (gateway/budget.py:100)"]),
     # Project code that no rule knows is "other", not hidden under gRPC or the loop.
     ("other", [*LOOP, "run_batch (gateway/pipeline.py:10)"]),
     ("other", [*LOOP[:-3], "_monitor_store (gateway/server.py:166)"]),
