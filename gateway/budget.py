@@ -95,7 +95,8 @@ class _Expiries:
     A finished wait drops its task at once; its entry leaves the heap when it reaches
     the top, or when finished entries are more than half of the heap (a request's
     10 s wait for its message ends in microseconds but would sit in the heap behind
-    shorter ones). The loop is not held: the timer is given it."""
+    shorter ones). With no wait in progress there is no heap and no timer, so nothing
+    here keeps a closed loop alive."""
 
     COMPACT_MIN = 256  # finished entries before the heap is rebuilt without them
 
@@ -105,6 +106,7 @@ class _Expiries:
         self.timer_at = 0.0  # when the timer fires (loop time), if armed
         self.sequence = 0
         self.finished = 0  # finished entries still in the heap
+        self.pending = 0  # waits in progress
 
     @property
     def armed(self) -> bool:
@@ -116,6 +118,7 @@ class _Expiries:
         when = loop.time() + timeout_s
         wait = [when, self.sequence, task, _WAITING]
         heapq.heappush(self.heap, wait)
+        self.pending += 1
         if self.timer is None or when < self.timer_at - TICK_S:
             self._arm(loop, when)
         return wait
@@ -129,8 +132,15 @@ class _Expiries:
     def finish(self, wait: list[Any]) -> None:
         wait[3] = _DONE
         wait[2] = None
+        self.pending -= 1
         self.finished += 1
-        if self.finished >= self.COMPACT_MIN and 2 * self.finished > len(self.heap):
+        if not self.pending:  # nothing to time out: no heap, no timer (which holds the loop)
+            self.heap = []
+            self.finished = 0
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+        elif self.finished >= self.COMPACT_MIN and 2 * self.finished > len(self.heap):
             self.heap = [w for w in self.heap if w[3] != _DONE]
             heapq.heapify(self.heap)
             self.finished = 0
@@ -148,6 +158,7 @@ class _Expiries:
                     self.finished -= 1
                 elif wait[3] == _WAITING:
                     wait[3] = _FIRED
+                    self.pending -= 1
                     wait[2].cancel()
         finally:  # re-armed whatever happened, or no later wait would time out
             if self.heap and self.timer is None:

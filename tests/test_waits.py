@@ -186,3 +186,21 @@ def test_a_shorter_wait_after_a_longer_one_still_times_out_on_time() -> None:
             await long
 
     asyncio.run(run())
+
+
+def test_a_finished_event_loop_is_not_kept_alive() -> None:
+    import gc
+    import weakref
+
+    async def run() -> weakref.ref[asyncio.AbstractEventLoop]:
+        loop = asyncio.get_running_loop()
+        slow = asyncio.ensure_future(within(loop.create_future(), 10.0))
+        assert await within(asyncio.sleep(0, "done"), 10.0) == "done"
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        return weakref.ref(loop)
+
+    loop_ref = asyncio.run(run())
+    gc.collect()
+    assert loop_ref() is None
