@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import os
 import pickle
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -332,3 +333,18 @@ _NOT_SEEDED = (
     "no policy in Redis (ref:policy): run `claimgate seed` or load a policy first; "
     "nothing was loaded"
 )
+
+
+def write_csv(path: str | os.PathLike[str], columns: Sequence[str],
+              rows: Iterable[Sequence[object]]) -> int:
+    """A file in a load format: the header, then the rows (each as many as the columns);
+    returns the number of rows."""
+    count = 0
+    with Path(path).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            assert len(row) == len(columns), row
+            writer.writerow(row)
+            count += 1
+    return count

@@ -10,7 +10,6 @@ upserts, so re-running the same file finishes the job.
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import os
 import pickle
@@ -37,6 +36,7 @@ from gateway.load_csv import (
     _rows,
     _shown,
     _spooled_chunks,
+    write_csv,
 )
 from gateway.progress import counted
 from gateway.store import Store
@@ -289,35 +289,29 @@ def _iso(value: dt.date | None) -> str:
 
 def write_members_csv(path: str | os.PathLike[str], members: Iterable[Member]) -> int:
     """Write members in the ``load members`` format; returns the number of rows."""
-    count = 0
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(MEMBER_COLUMNS)
-        for m in members:
-            writer.writerow(
-                (
-                    m.psn_no,
-                    m.name,
-                    m.sex.name,
-                    m.birth_date.isoformat(),
-                    m.scheme.name,
-                    m.person_type.name,
-                    m.insured_region,
-                    m.status.name,
-                    m.benefit_start.isoformat(),
-                    m.card_no,
-                    m.card_status.name,
-                    m.assistance.name,
-                    _iso(m.work_start_date),
-                    _iso(m.retire_date),
-                    m.acct_current_fen,
-                    m.acct_prior_fen,
-                    LIST_SEP.join(_chronic_text(c) for c in m.chronic),
-                    "" if m.remote is None else _remote_text(m.remote),
-                )
-            )
-            count += 1
-    return count
+    return write_csv(path, MEMBER_COLUMNS, (
+        (
+            m.psn_no,
+            m.name,
+            m.sex.name,
+            m.birth_date.isoformat(),
+            m.scheme.name,
+            m.person_type.name,
+            m.insured_region,
+            m.status.name,
+            m.benefit_start.isoformat(),
+            m.card_no,
+            m.card_status.name,
+            m.assistance.name,
+            _iso(m.work_start_date),
+            _iso(m.retire_date),
+            m.acct_current_fen,
+            m.acct_prior_fen,
+            LIST_SEP.join(_chronic_text(c) for c in m.chronic),
+            "" if m.remote is None else _remote_text(m.remote),
+        )
+        for m in members
+    ))
 
 
 def _chronic_text(c: ChronicRegistration) -> str:

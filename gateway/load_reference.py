@@ -8,7 +8,6 @@ gateways pick the new reference up on their next reload.
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ from gateway.load_csv import (
     _Problems,
     _rows,
     _shown,
+    write_csv,
 )
 from gateway.store import Store
 from rules_compiled.catalogue import CATALOGUE_COLUMNS
@@ -245,51 +245,31 @@ def write_institutions_csv(
     path: str | os.PathLike[str], institutions: Iterable[Institution]
 ) -> int:
     """Write institutions in the ``load institutions`` format; returns the number of rows."""
-    count = 0
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(INSTITUTION_COLUMNS)
-        for i in institutions:
-            writer.writerow(
-                (
-                    i.code,
-                    i.name,
-                    i.kind.name,
-                    i.level,
-                    i.region,
-                    i.status.name,
-                    CODE_SEP.join(sorted(i.suspended_practitioners)),
-                )
-            )
-            count += 1
-    return count
+    return write_csv(path, INSTITUTION_COLUMNS, (
+        (i.code, i.name, i.kind.name, i.level, i.region, i.status.name,
+         CODE_SEP.join(sorted(i.suspended_practitioners)))
+        for i in institutions
+    ))
 
 
 def write_catalogue_csv(path: str | os.PathLike[str], items: Iterable[CatalogueItem]) -> int:
     """Write catalogue items in the ``load catalogue`` format; returns the number of rows."""
-    count = 0
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(CATALOGUE_COLUMNS)
-        for item in items:
-            writer.writerow(
-                (
-                    item.code,
-                    item.name,
-                    item.kind.name,
-                    item.item_class.name,
-                    _opt(item.price_cap_fen),
-                    item.preselfpay_bp,
-                    "" if item.sex is Sex.UNKNOWN else item.sex.name,
-                    _opt(item.age_min),
-                    _opt(item.age_max),
-                    CODE_SEP.join(s.name for s in sorted(item.settings)),
-                    "" if item.supply_class is SupplyClass.NONE else item.supply_class.name,
-                    _opt(item.override_bp_emp),
-                    _opt(item.override_bp_res),
-                    item.chronic_disease,
-                )
-            )
-            count += 1
-    return count
-
+    return write_csv(path, CATALOGUE_COLUMNS, (
+        (
+            item.code,
+            item.name,
+            item.kind.name,
+            item.item_class.name,
+            _opt(item.price_cap_fen),
+            item.preselfpay_bp,
+            "" if item.sex is Sex.UNKNOWN else item.sex.name,
+            _opt(item.age_min),
+            _opt(item.age_max),
+            CODE_SEP.join(s.name for s in sorted(item.settings)),
+            "" if item.supply_class is SupplyClass.NONE else item.supply_class.name,
+            _opt(item.override_bp_emp),
+            _opt(item.override_bp_res),
+            item.chronic_disease,
+        )
+        for item in items
+    ))

@@ -14,7 +14,6 @@ finishes the job.
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import os
 import pickle
@@ -40,6 +39,7 @@ from gateway.load_csv import (
     _rows,
     _shown,
     _spooled_chunks,
+    write_csv,
 )
 from gateway.store import ACCUMULATORS, Store
 from gateway.validate import today
@@ -363,13 +363,4 @@ def write_state_csv(
     path: str | os.PathLike[str], kind: str, rows: Iterable[Sequence[object]]
 ) -> int:
     """Write rows in the ``load accumulators|fills|charges`` format; returns the count."""
-    columns = _STATE_FILE_COLUMNS[kind]
-    count = 0
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            assert len(row) == len(columns), (kind, row)
-            writer.writerow(row)
-            count += 1
-    return count
+    return write_csv(path, _STATE_FILE_COLUMNS[kind], rows)
