@@ -118,8 +118,7 @@ class ClaimLines:
 @dataclass(slots=True)
 class Adjudication:
     resp: pb.SettlementResponse
-    lines: list[pb.FeeLine]
-    plan: S.ClaimPlan
+    claim_lines: ClaimLines  # what it was adjudicated on
     verdict: Verdict | None  # None for a refused claim
 
 
@@ -307,7 +306,7 @@ class ClaimPath:
                 service_date=claim.service_date.isoformat(),
                 status=pb.REFUSED, refusal_reason=reason,
             )
-            return Adjudication(resp, cl.lines, cl.plan, None)
+            return Adjudication(resp, cl, None)
         engine = ref.engine
         claim_in = S.claim_row(
             engine, snap.member, claim.inst, snap.accumulators,
@@ -335,14 +334,14 @@ class ClaimPath:
             acct_prior_balance_fen=snap.member.acct_prior_fen,
         )
         S.add_line_results(resp.lines, cl.lines, verdict.lo)
-        return Adjudication(resp, cl.lines, cl.plan, verdict)
+        return Adjudication(resp, cl, verdict)
 
     # --- commit -------------------------------------------------------------------
     async def commit(self, ref: Reference, claim: Claim, snap: MemberSnapshot,
                      adj: Adjudication) -> pb.SettlementResponse | None:
         """The settled response, or None when the member changed since the read."""
         assert adj.verdict is not None
-        req, resp, co = claim.req, adj.resp, adj.verdict.co
+        req, resp, co, cl = claim.req, adj.resp, adj.verdict.co, adj.claim_lines
         now = dt.datetime.now(dt.UTC)
         settlement_id = new_settlement_id(snap.keys.partition, claim.service_date)
         resp.settlement_id = settlement_id
@@ -352,11 +351,11 @@ class ClaimPath:
         resp.acct_prior_balance_fen = snap.member.acct_prior_fen - co[M.CO_ACCT_PRIOR_PAY]
         body = resp.SerializeToString()
         plan = S.commit_plan(
-            req, adj.lines, snap, adj.plan, adj.verdict, ref.engine,
+            req, cl.lines, snap, cl.plan, adj.verdict, ref.engine,
             year=claim.service_date.year, service_day=claim.service_day,
             settle_day=M.day_number(S.clearing_day(now)), settlement_id=settlement_id,
             req_hash=claim.req_hash, response_bytes=body, settled_at=resp.settled_at,
-            episode_id=claim.episode_id, episode_line_count=len(adj.lines),
+            episode_id=claim.episode_id, episode_line_count=len(cl.lines),
         )
         budget_mod.check("the commit", COMMIT_RESERVE_S)
         outcome = await self.store.commit_settlement(snap, plan)

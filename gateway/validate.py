@@ -107,12 +107,6 @@ def check_enum(value: int, enum_type: type, field: str, *, allow_zero: bool = Fa
         raise InvalidArgument(field, f"unknown or unspecified value {value}")
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedLine:
-    line: pb.FeeLine
-    day: dt.date
-
-
 class Violations:
     """Every bad field of one request, raised together as one INVALID_ARGUMENT.
 
