@@ -63,6 +63,7 @@ from typing import Any
 from bench.population import card_no_of, psn_no_of, traits_of
 from bench.procstat import (
     children_of,
+    context_switches,
     cpu_delta,
     cpu_snapshot,
     machine_delta,
@@ -117,8 +118,8 @@ RULES: tuple[Rule, ...] = (
     ("metrics", _py(r"gateway/metrics"), ()),
     ("metrics", _py(r"prometheus_client/[^ ]+"), ()),
     ("commit arguments", _native(ENCODE), (_py(r"gateway/settlement", r"request_hash"),)),
-    ("commit arguments", _py(r"gateway/settlement", r"commit_plan|request_hash|stamp|"
-                                                    r"clearing_day"), ()),
+    ("commit arguments", _py(r"gateway/settlement", r"commit_plan|_kept_lines\w*|request_hash|"
+                                                    r"stamp|clearing_day"), ()),
     ("commit arguments", _py(r"gateway/keys", r"new_settlement_id|_unique_hex"), ()),
     ("commit arguments", _py(r"gateway/fastredis", r"_encode"),
      (_py(r"gateway/store", r"commit_settlement"),)),
@@ -131,8 +132,11 @@ RULES: tuple[Rule, ...] = (
     ("kernel", _py(r"rules_compiled/kernels"), ()),
     ("invariant checks", _py(r"gateway/adjudicator", r"broken_invariant|<genexpr>"), ()),
     ("kernel", _py(r"gateway/adjudicator"), ()),  # the batch: rows stacked, outputs split
-    ("row building", _py(r"gateway/settlement", r"claim_row|line_rows|plan_claim|dup_key|"
-                                                r"gate_reason|remote_registered"), ()),
+    ("row building", _py(r"gateway/settlement", r"claim_row|line_rows\w*|plan_claim\w*|"
+                                                r"dup_key|gate_reason|remote_registered"), ()),
+    # A large claim's columns (gateway/line_columns.py): rows, then its line results.
+    ("row building", _py(r"gateway/line_columns", r"LineColumns\.of|line_rows"), ()),
+    ("response building", _py(r"gateway/line_columns"), ()),
     ("row building", _py(r"rules_compiled/rows"), ()),
     ("row building", _py(r"rules_compiled/engine", r"diagnosis_flags|disease_id"), ()),
     ("row building", _py(r"gateway/claims", r"institution_of|check_setting"), ()),
@@ -510,8 +514,10 @@ def measure(servers: list[Server], args: argparse.Namespace, out: Path,
             for r in range(args.repeats):
                 for s, d in zip(servers, drivers, strict=True):
                     a, m0 = cpu_snapshot(s.pid), machine_snapshot()
+                    switches = context_switches(s.pid)
                     wall = loop.run_until_complete(d.run(method, args.requests, args.clients))
                     delta = cpu_delta(a, cpu_snapshot(s.pid))
+                    delta["context_switches"] = context_switches(s.pid) - switches
                     delta["wall_s"] = wall
                     delta["steal_share"] = machine_delta(m0, machine_snapshot())["steal_share"]
                     runs[s.label].append(delta)
@@ -545,6 +551,8 @@ def measure(servers: list[Server], args: argparse.Namespace, out: Path,
                     "server_cpu_share_runs": [round(x["total_s"] / x["wall_s"], 2)
                                               for x in mine],
                     "steal_share_runs": [round(x.get("steal_share", 0.0), 3) for x in mine],
+                    "context_switches_per_request": round(statistics.median(
+                        x.get("context_switches", 0) for x in mine) / args.requests, 2),
                     "outcomes": outcomes,
                     "profile_samples": prof.total,
                     "profile_other_top": prof.unmatched.most_common(15),
@@ -708,6 +716,8 @@ def markdown(report: dict[str, Any]) -> str:
     rows.append("| CPU time stolen by the hypervisor in the runs | " + " | ".join(
         " / ".join(f"{x:.0%}" for x in r.get("steal_share_runs", [])) for _, _, r in cols)
         + " |")
+    rows.append("| server context switches / request (median run) | " + " | ".join(
+        f"{r.get('context_switches_per_request', 0):.1f}" for _, _, r in cols) + " |")
     rows.append("| server CPU busy in the runs | " + " | ".join(
         " / ".join(f"{x:.0%}" for x in r["server_cpu_share_runs"]) for _, _, r in cols) + " |")
     rows.append("| profile samples | " + " | ".join(

@@ -230,11 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_h2load)
 
     from bench.breakdown import add_breakdown_parser
+    from bench.episode import add_episode_parser
     from bench.scaling import add_scaling_parser
     from bench.suite import add_suite_parser
 
     add_suite_parser(sub)
     add_breakdown_parser(sub)
+    add_episode_parser(sub)
     add_scaling_parser(sub)
     return parser
 

@@ -43,6 +43,19 @@ def cpu_snapshot(pid: int) -> CpuSnapshot:
     return CpuSnapshot(int(f[11]) / CLK_TCK, int(f[12]) / CLK_TCK, threads)
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of the process's live threads (each
+    one a thread that blocked or was preempted, and later woken: for a server, mostly
+    its event loop going idle and being woken by the next event)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    total += int(line.split(":", 1)[1])
+    return total
+
+
 def cpu_delta(a: CpuSnapshot, b: CpuSnapshot) -> dict[str, Any]:
     threads: dict[int, tuple[str, float]] = {}
     for tid, (name, s) in b.threads.items():

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,7 +173,8 @@ def load_population(cg: list[str], url: str, work_dir: Path, members: int, seed:
 
 @contextlib.contextmanager
 def serve_gateway(cg: list[str], url: str, log: Path, cpus: str = "", workers: int = 0,
-                  inflight_bound: int = 0) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+                  inflight_bound: int = 0, extra: Sequence[str] = (),
+                  ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``claimgate serve --plaintext`` on a free loopback port, pinned to ``cpus``; yields
     the process (the supervisor, with ``--workers``) and its target once a real RPC
     answers. ``inflight_bound`` > 0 sets both in-flight bounds (capacity, not shedding)."""
@@ -185,6 +186,7 @@ def serve_gateway(cg: list[str], url: str, log: Path, cpus: str = "", workers: i
                 str(inflight_bound)]
     if workers:
         cmd += ["--workers", str(workers)]
+    cmd += extra
     with _process(_pin(cmd, cpus), log, "gateway") as proc:
         _wait_port(port, proc, "gateway")
         _wait_serving(target)

@@ -48,6 +48,7 @@ class Verdict:
     lo: list[list[int]]  # the LO_* rows, one per line
     claim_in: np.ndarray  # the CI_* row
     lines_in: np.ndarray  # the LI_* rows
+    lines_out: np.ndarray  # the LO_* rows as the kernel gave them (``lo`` as an array)
 
 
 @dataclass(slots=True)
@@ -213,5 +214,5 @@ def _run(engine: Engine, claims: list[tuple[np.ndarray, np.ndarray]]
             out.append(e)
             continue
         out.append(InvariantBroken(problem) if problem
-                   else Verdict(co_rows[i], lo, claim_in, li))
+                   else Verdict(co_rows[i], lo, claim_in, li, line_out[a:b]))
     return out

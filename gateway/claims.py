@@ -7,10 +7,12 @@ Followed as one request, a Settle reads downwards through this module::
                  admitted it and started its latency budget)
     read         the member's state in one round trip (Store.read_member); the reads
                  of one event-loop iteration go out in one write (gateway/fastredis.py)
-    adjudicate   the kernel's input rows (gateway/settlement.py), the kernel through
+    adjudicate   the kernel's input rows (gateway/settlement.py; a large claim's from
+                 columns of its lines, gateway/line_columns.py), the kernel through
                  gateway/adjudicator.py (the claims of one event-loop iteration share
                  one call when they come together often enough to pay for it), the
-                 invariants of docs/benefit-rules.md §9 checked, the response built
+                 invariants of docs/benefit-rules.md §9 checked, the response built (a
+                 large claim's line results encoded column-wise, as wire bytes)
     commit       one script call that checks the member's version and writes
                  everything, or nothing (Store.commit_settlement); the commits of one
                  iteration go out in one write
@@ -42,6 +44,7 @@ from gateway.budget import COMMIT_RESERVE_S
 from gateway.domain import Institution
 from gateway.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from gateway.keys import new_settlement_id
+from gateway.line_columns import COLUMNS_FROM_LINES, LineColumns, line_results_wire
 from gateway.memberlock import MemberLocks
 from gateway.reference import Reference
 from gateway.store import MemberSnapshot, Store
@@ -113,6 +116,7 @@ class ClaimLines:
     referral: int
     emergency: bool
     discharge_order: dt.date | None = None
+    columns: LineColumns | None = None  # a large claim's lines as columns
 
 
 @dataclass(slots=True)
@@ -120,6 +124,17 @@ class Adjudication:
     resp: pb.SettlementResponse
     claim_lines: ClaimLines  # what it was adjudicated on
     verdict: Verdict | None  # None for a refused claim
+    # A large claim's line results, encoded column-wise (gateway/line_columns.py) and
+    # not in ``resp``: the response is ``resp`` serialized followed by these bytes.
+    lines_wire: bytes = b""
+
+    def body(self) -> bytes:
+        return self.resp.SerializeToString() + self.lines_wire
+
+    def response(self) -> pb.SettlementResponse:
+        if not self.lines_wire:
+            return self.resp
+        return Serialized(self.resp, self.body())  # type: ignore[return-value]
 
 
 class ClaimPath:
@@ -214,7 +229,7 @@ class ClaimPath:
                 return await self._replay(snap, claim.req_hash)
             adj = await self.adjudicate(ref, claim, snap, await self.claim_lines(claim, snap))
             if not claim.commit or adj.verdict is None:
-                return adj.resp
+                return adj.response()
             settled = await self.commit(ref, claim, snap, adj)
             if settled is not None:
                 return settled
@@ -268,17 +283,23 @@ class ClaimPath:
             raise FailedPrecondition("episode_id: no fee lines were uploaded",
                                      reason="NO_FEE_LINES")
         lines = sorted(parse_fee_lines(snap.episode_lines), key=_FEEDETL_SN)
-        service_date = claim.service_date
-        line_dates = [
-            dt.date.fromisoformat(ln.service_date) if ln.service_date else service_date
-            for ln in lines
-        ]
-        for i, d in enumerate(line_dates):
-            if d > service_date:
+        # An episode's lines share a few dates: each distinct date is parsed once.
+        service_day = claim.service_day
+        day_of: dict[str, int] = {"": service_day}
+        line_days = []
+        for i, ln in enumerate(lines):
+            day = day_of.get(ln.service_date)
+            if day is None:
+                day = day_of[ln.service_date] = M.day_number(
+                    dt.date.fromisoformat(ln.service_date))
+            if day > service_day:
                 raise InvalidArgument(
                     f"lines[{i}].service_date", "an uploaded line is dated after the discharge"
                 )
-        plan = S.plan_claim(req.institution_code, lines, line_dates)
+            line_days.append(day)
+        cols = LineColumns.of(lines) if len(lines) > COLUMNS_FROM_LINES else None
+        plan = S.plan_claim_days(req.institution_code, lines, line_days,
+                                 cols.item_code if cols else None)
         snap.fills, snap.dup_seen = await self.store.read_abuse_state(
             snap.keys, plan.fill_items, plan.dup_keys
         )
@@ -289,6 +310,7 @@ class ClaimPath:
             referral=req.referral or int(ep.get("ref", "0")),
             emergency=req.emergency or ep.get("emg") == "1",
             discharge_order=M.from_day_number(order_day) if order_day >= 0 else None,
+            columns=cols,
         )
 
     # --- adjudicate ---------------------------------------------------------------
@@ -314,7 +336,13 @@ class ClaimPath:
             emergency=cl.emergency, diagnosis_code=cl.diagnosis,
             use_account=req.use_account, discharge_order_date=cl.discharge_order,
         )
-        lines_in = S.line_rows(engine, cl.lines, cl.plan, claim.inst, snap)
+        cols = cl.columns
+        if cols is None and len(cl.lines) > COLUMNS_FROM_LINES:
+            cols = LineColumns.of(cl.lines)
+        if cols is None:
+            lines_in = S.line_rows(engine, cl.lines, cl.plan, claim.inst, snap)
+        else:
+            lines_in = S.line_rows_of_columns(engine, cols, cl.plan, claim.inst, snap)
         verdict = self.adjudicator.adjudicate(engine, claim_in, lines_in)
         if not isinstance(verdict, Verdict):  # in the next kernel call of a batch
             verdict = await verdict
@@ -333,8 +361,11 @@ class ClaimPath:
             acct_current_balance_fen=snap.member.acct_current_fen,
             acct_prior_balance_fen=snap.member.acct_prior_fen,
         )
-        S.add_line_results(resp.lines, cl.lines, verdict.lo)
-        return Adjudication(resp, cl, verdict)
+        if cols is None:
+            S.add_line_results(resp.lines, cl.lines, verdict.lo)
+            return Adjudication(resp, cl, verdict)
+        return Adjudication(resp, cl, verdict,
+                            line_results_wire(cols, verdict.lines_out, S.REASON_NAMES))
 
     # --- commit -------------------------------------------------------------------
     async def commit(self, ref: Reference, claim: Claim, snap: MemberSnapshot,
@@ -349,7 +380,7 @@ class ClaimPath:
         resp.settled_at = S.stamp(now)
         resp.acct_current_balance_fen = snap.member.acct_current_fen - co[M.CO_ACCT_CURRENT_PAY]
         resp.acct_prior_balance_fen = snap.member.acct_prior_fen - co[M.CO_ACCT_PRIOR_PAY]
-        body = resp.SerializeToString()
+        body = adj.body()
         plan = S.commit_plan(
             req, cl.lines, snap, cl.plan, adj.verdict, ref.engine,
             year=claim.service_date.year, service_day=claim.service_day,
@@ -410,8 +441,18 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+# The frame of a stored line (the tag of ``lines`` and its length), for the lengths a
+# line has (a FeeLine is at most a few hundred bytes; longer ones are framed as they come).
+_FRAMES = [_LINES_TAG + _varint(n) for n in range(4096)]
+
+
 def parse_fee_lines(serialized: list[bytes]) -> list[pb.FeeLine]:
     """Stored FeeLine messages, parsed in one call: framed as the repeated ``lines``
     field of a FeeDetailChunk (protobuf concatenation), instead of one parse per line."""
-    blob = b"".join(_LINES_TAG + _varint(len(b)) + b for b in serialized)
-    return list(pb.FeeDetailChunk.FromString(blob).lines)
+    frames = _FRAMES
+    parts: list[bytes] = []
+    for b in serialized:
+        n = len(b)
+        parts.append(frames[n] if n < 4096 else _LINES_TAG + _varint(n))
+        parts.append(b)
+    return list(pb.FeeDetailChunk.FromString(b"".join(parts)).lines)

@@ -17,9 +17,10 @@ import numpy as np
 from google.protobuf.message import Message
 
 from claims.v1 import claims_pb2 as pb
+from gateway import line_columns
 from gateway.adjudicator import Verdict
 from gateway.domain import Institution, Member
-from gateway.keys import dup_key
+from gateway.line_columns import LineColumns
 from gateway.store import MemberSnapshot, SettlementCommit
 from rules_compiled import model as M
 from rules_compiled.engine import Engine
@@ -123,13 +124,25 @@ class ClaimPlan:
 def plan_claim(
     institution_code: str, lines: Sequence[pb.FeeLine], line_dates: Sequence[dt.date]
 ) -> ClaimPlan:
-    days = [M.day_number(d) for d in line_dates]
+    return plan_claim_days(institution_code, lines, [M.day_number(d) for d in line_dates])
+
+
+def plan_claim_days(
+    institution_code: str, lines: Sequence[pb.FeeLine], days: list[int],
+    codes: list[str] | None = None,
+) -> ClaimPlan:
+    """:func:`plan_claim` of lines dated by day number (``codes``: their item codes,
+    when already read)."""
+    if codes is None:
+        codes = [ln.item_code for ln in lines]
     # The refill check applies to every line of a drug with a recorded fill, whether or
     # not the line states a days supply (DOMAIN.md §6): read the last fill of every item.
-    items = sorted({ln.item_code for ln in lines})
+    items = sorted(set(codes))
+    # dup_key() of each line, written out: for an episode of thousands of lines the
+    # call per line is a large part of the cost.
     dups = [
-        dup_key(institution_code, ln.item_code, d, ln.prescription_no)
-        for ln, d in zip(lines, days, strict=True)
+        f"{institution_code}|{code}|{day}|{ln.prescription_no}"
+        for ln, code, day in zip(lines, codes, days, strict=True)
     ]
     return ClaimPlan(days, items, dups)
 
@@ -174,7 +187,9 @@ def claim_row(
     use_account: bool,
     discharge_order_date: dt.date | None = None,
 ) -> np.ndarray:
-    row = np.zeros(M.CI_N, dtype=np.int64)
+    # One list, one array: an item assignment into a numpy array costs several times
+    # a list's.
+    row = [0] * M.CI_N
     row[M.CI_SETTING] = setting
     row[M.CI_INST_KIND] = int(institution.kind)
     row[M.CI_INST_LEVEL] = institution.level
@@ -204,12 +219,12 @@ def claim_row(
     for name, col in ACCUMULATOR_INPUTS.items():
         row[col] = accumulators.get(name, 0)
     slot = 0
-    row[M.CI_CHRONIC_0 : M.CI_CHRONIC_0 + M.CHRONIC_SLOTS] = M.NONE
+    row[M.CI_CHRONIC_0 : M.CI_CHRONIC_0 + M.CHRONIC_SLOTS] = [M.NONE] * M.CHRONIC_SLOTS
     for reg in member.chronic:
         if slot < M.CHRONIC_SLOTS and reg.valid_from <= service_date <= reg.valid_to:
             row[M.CI_CHRONIC_0 + slot] = engine.disease_id(reg.disease_code)
             slot += 1
-    return row
+    return np.array(row, dtype=np.int64)
 
 
 def line_rows(
@@ -242,6 +257,19 @@ def line_rows(
     return np.array(rows, dtype=np.int64).reshape(len(rows), M.LI_N)
 
 
+def line_rows_of_columns(
+    engine: Engine,
+    cols: LineColumns,
+    plan: ClaimPlan,
+    institution: Institution,
+    snap: MemberSnapshot,
+) -> np.ndarray:
+    """:func:`line_rows` of a large claim, from its lines' columns."""
+    return line_columns.line_rows(cols, plan.line_days, plan.dup_keys, engine.item_index,
+                                  institution.suspended_practitioners, snap.fills,
+                                  snap.dup_seen)
+
+
 def amounts(c: list[int]) -> pb.Amounts:
     """The claim's amounts from its CO_* row."""
     return pb.Amounts(
@@ -266,13 +294,13 @@ def amounts(c: list[int]) -> pb.Amounts:
     )
 
 
-_REASON_CACHE: dict[int, list[str]] = {}
+REASON_NAMES: dict[int, list[str]] = {}  # a line's reasons mask -> its reason codes
 
 
 def _reasons(mask: int) -> list[str]:
-    names = _REASON_CACHE.get(mask)
+    names = REASON_NAMES.get(mask)
     if names is None:
-        names = _REASON_CACHE[mask] = M.reason_names(mask)
+        names = REASON_NAMES[mask] = M.reason_names(mask)
     return names
 
 
@@ -307,6 +335,37 @@ def _int64_bytes(x: np.ndarray) -> bytes:
     return x.tobytes() if x.dtype == np.int64 else np.ascontiguousarray(x, np.int64).tobytes()
 
 
+def _kept_lines(lines: Sequence[pb.FeeLine], plan: ClaimPlan, lo: list[list[int]],
+                engine: Engine) -> tuple[list[str], list[int]]:
+    """The duplicate-charge keys of the lines not rejected, and which of those lines
+    record a fill (a drug with a days supply), line by line."""
+    dup_keys: list[str] = []
+    fill_lines: list[int] = []
+    items = engine.items
+    index = engine.item_index
+    for i, ln in enumerate(lines):
+        if lo[i][M.LO_STATUS] == _REJECTED:
+            continue
+        dup_keys.append(plan.dup_keys[i])
+        idx = index.get(ln.item_code, -1)
+        if idx >= 0 and items[idx].kind == _DRUG and ln.days_supply > 0:
+            fill_lines.append(i)
+    return dup_keys, fill_lines
+
+
+def _kept_lines_of_columns(plan: ClaimPlan, verdict: Verdict, engine: Engine
+                           ) -> tuple[list[str], list[int]]:
+    """:func:`_kept_lines` of a large claim, from its kernel rows (LI_ITEM is the
+    catalogue row of the line's item, LI_DAYS_SUPPLY its days supply)."""
+    li, lo = verdict.lines_in, verdict.lines_out
+    kept = lo[:, M.LO_STATUS] != _REJECTED
+    item = li[:, M.LI_ITEM]
+    fill = kept & (item >= 0) & engine.item_is_drug[np.maximum(item, 0)] & (
+        li[:, M.LI_DAYS_SUPPLY] > 0)
+    keys = plan.dup_keys
+    return [keys[i] for i in np.flatnonzero(kept).tolist()], np.flatnonzero(fill).tolist()
+
+
 def commit_plan(
     req: pb.SettleRequest,
     lines: Sequence[pb.FeeLine],
@@ -337,21 +396,18 @@ def commit_plan(
     increments = {
         prefix + name: a[col] for name, col in ACCUMULATOR_COLUMNS.items() if a[col] != 0
     }
+    if len(lines) > line_columns.COLUMNS_FROM_LINES:
+        dup_keys, fill_lines = _kept_lines_of_columns(plan, verdict, engine)
+    else:
+        dup_keys, fill_lines = _kept_lines(lines, plan, lo, engine)
     fills: dict[str, str] = {}
     prior_fills: dict[str, str] = {}
-    dup_keys: list[str] = []
-    items = engine.items
-    index = engine.item_index
-    for i, ln in enumerate(lines):
-        if lo[i][M.LO_STATUS] == _REJECTED:
-            continue
-        dup_keys.append(plan.dup_keys[i])
+    for i in fill_lines:  # in line order: a drug's last line gives its fill
+        ln = lines[i]
         code = ln.item_code
-        idx = index.get(code, -1)
-        if idx >= 0 and items[idx].kind == _DRUG and ln.days_supply > 0:
-            fills[code] = f"{plan.line_days[i]}:{ln.days_supply}"
-            prev = snap.fills.get(code)
-            prior_fills[code] = f"{prev[0]}:{prev[1]}" if prev else ""
+        fills[code] = f"{plan.line_days[i]}:{ln.days_supply}"
+        prev = snap.fills.get(code)
+        prior_fills[code] = f"{prev[0]}:{prev[1]}" if prev else ""
     record: dict[str, bytes | str | int] = {
         "id": settlement_id,
         "resp": response_bytes,

@@ -26,8 +26,8 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from gateway import metrics
 from gateway.budget import DEADLINE, within

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -42,23 +43,48 @@ class Limits:
 LIMITS = Limits()
 
 
+_CST_OFFSET_S = 8 * 3600
+_EPOCH = dt.date(1970, 1, 1)
+_today: tuple[int, dt.date] = (-1, _EPOCH)  # (day number, date) last computed
+
+
 def today() -> dt.date:
-    """Today in China Standard Time, the calendar the platform runs on."""
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
+    """Today in China Standard Time, the calendar the platform runs on (no daylight
+    saving: the day changes every 86,400 s, at 16:00 UTC)."""
+    global _today
+    n = int((time.time() + _CST_OFFSET_S) // 86_400)
+    if n != _today[0]:
+        _today = (n, _EPOCH + dt.timedelta(days=n))
+    return _today[1]
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Valid dates recur on every request (today's, above all): once found valid, a date
+# string is remembered for the rest of the day (the range it is checked against moves
+# with today), up to a bound, and only with the default limits.
+_VALID_DATES_MAX = 4_096
+_valid_dates: dict[str, dt.date] = {}
+_valid_dates_day = _EPOCH
 
 
 def parse_date(value: str, field: str, *, limits: Limits = LIMITS) -> dt.date:
+    global _valid_dates, _valid_dates_day
+    now = today()
+    if _valid_dates_day != now:
+        _valid_dates, _valid_dates_day = {}, now
+    known = _valid_dates.get(value)
+    if known is not None and limits is LIMITS:
+        return known
     if len(value) != 10 or not _DATE.fullmatch(value):  # fromisoformat also takes 2026-W01-1
         raise InvalidArgument(field, "expected a date YYYY-MM-DD")
     try:
         d = dt.date.fromisoformat(value)
     except ValueError:
         raise InvalidArgument(field, f"not a valid date: {value!r}") from None
-    if d < limits.date_min or d > today() + dt.timedelta(days=limits.future_days_max):
+    if d < limits.date_min or d > now + dt.timedelta(days=limits.future_days_max):
         raise InvalidArgument(field, f"date out of range: {value}")
+    if limits is LIMITS and len(_valid_dates) < _VALID_DATES_MAX:
+        _valid_dates[value] = d
     return d
 
 

@@ -33,6 +33,9 @@ class Engine:
             if it.code in self.item_index:
                 raise ValueError(f"catalogue: duplicate item code {it.code!r}")
             self.item_index[it.code] = i
+        # By catalogue row: True for a drug (the items the refill check records).
+        self.item_is_drug = np.array([it.kind == m.ItemKind.DRUG for it in self.items] or [False],
+                                     dtype=np.bool_)
         self.diseases: tuple[str, ...] = disease_table(policy, self.items)
         self._table = policy.table
         self._items_table = pack_catalogue(policy, self.items)

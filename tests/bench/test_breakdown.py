@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -214,6 +215,13 @@ def test_cpu_snapshot_of_this_process() -> None:
     assert d["total_s"] == pytest.approx(d["utime_s"] + d["stime_s"])
 
 
+def test_context_switches_count_a_thread_that_blocks() -> None:
+    before = bd.context_switches(os.getpid())
+    for _ in range(5):
+        time.sleep(0.001)  # each sleep blocks the thread: a voluntary switch
+    assert bd.context_switches(os.getpid()) >= before + 5
+
+
 @pytest.mark.skipif(bd._py_spy() is None, reason="py-spy not installed (the bench extra)")
 def test_breakdown_end_to_end_on_a_few_requests(tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -231,6 +239,7 @@ def test_breakdown_end_to_end_on_a_few_requests(tmp_path: Path) -> None:
             assert sum(r["outcomes"].values()) == 40, (label, method, r["outcomes"])
             assert list(r["stages_us"]) == list(bd.STAGES)
             assert len(r["cpu_us_per_request_runs"]) == 1
+            assert r["context_switches_per_request"] > 0, (label, method)
             # Attribution conserves the measured CPU (rounding aside).
             assert sum(r["stages_us"].values()) == pytest.approx(
                 r["cpu_us_per_request"], abs=0.1 * len(bd.STAGES) + 0.1)

@@ -526,6 +526,18 @@ def test_large_episode_settles_and_reverses_exactly(stub: pb_grpc.ClaimGatewaySt
         setting=pb.INPATIENT, card_no=m.card_no, service_date=TODAY.isoformat(),
         use_account=True, episode_id=ep.episode_id))
     assert s.amounts.medfee_sumamt_fen == total and len(s.lines) == 3000
+    # The line results (encoded column-wise for a claim this large) answer each uploaded
+    # line, in line order, and add up to the claim's amounts.
+    sent = sorted((ln for c in chunks for ln in c.lines), key=lambda ln: ln.feedetl_sn)
+    assert [(x.feedetl_sn, x.item_code, x.amount_fen) for x in s.lines] == [
+        (ln.feedetl_sn, ln.item_code, ln.amount_fen) for ln in sent]
+    kept = [x for x in s.lines if x.status != pb.REJECTED]
+    a = s.amounts
+    for field in ("fulamt_ownpay_fen", "overlmt_selfpay_fen", "preselfpay_fen",
+                  "inscp_scp_amt_fen"):
+        assert sum(getattr(x, field) for x in kept) == getattr(a, field), field
+    assert stub.GetSettlement(pb.GetSettlementRequest(
+        institution_code=HOSPITAL.code, settlement_id=s.settlement_id)) == s
     keys = MemberKeys.of(m.psn_no)
     assert r.hlen(keys.dups) == 3000  # one duplicate-charge key per line
     stub.ReverseSettlement(pb.ReverseRequest(

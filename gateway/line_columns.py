@@ -1,0 +1,212 @@
+"""A large claim's lines as columns: kernel rows and line results without a Python
+object per line.
+
+An inpatient claim settles an episode of up to 20,000 uploaded lines. Built one line
+at a time, its kernel rows (a tuple per line) and its line results (a protobuf message
+added per line) cost tens of milliseconds. Here each field of the lines is read once
+into a column, the kernel's LI_* rows are stacked from the columns, and the
+``SettlementResponse.lines`` of the response are encoded straight from the columns
+and the kernel's LO_* output as protobuf wire bytes, with numpy: a response is a
+concatenation of its fields, so the encoded lines are appended to the rest of the
+serialized response.
+
+Small claims (a pharmacy's few lines) keep the per-line path of
+:mod:`gateway.settlement`: for them numpy's fixed cost per call is more than the
+work. Both paths give the same rows and the same response, which
+``tests/test_line_columns.py`` checks on random claims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from claims.v1 import claims_pb2 as pb
+from rules_compiled import model as M
+
+COLUMNS_FROM_LINES = 64  # claims with more lines take this module's path
+
+# Wire tags: (field number << 3) | wire type (0 varint, 2 length-delimited).
+_TAG_LINES = (11 << 3) | 2  # SettlementResponse.lines
+_TAG_SN = 1 << 3  # LineResult.feedetl_sn
+_TAG_ITEM = (2 << 3) | 2  # LineResult.item_code
+_TAG_STATUS = 3 << 3  # LineResult.status
+_TAG_REASON = (4 << 3) | 2  # LineResult.reasons, one per reason
+_TAG_AMOUNT = 5 << 3  # LineResult.amount_fen; 6..9 follow
+_AMOUNT_COLUMNS = (M.LO_FULAMT_OWNPAY, M.LO_OVERLMT_SELFPAY, M.LO_PRESELFPAY, M.LO_INSCP)
+
+
+@dataclass(slots=True)
+class LineColumns:
+    """The fields of a claim's lines, one list per field, in line order."""
+
+    feedetl_sn: list[int]
+    item_code: list[str]
+    unit_price_fen: list[int]
+    quantity: list[int]
+    amount_fen: list[int]
+    days_supply: list[int]
+    in_discharge_order: list[bool]
+    practitioner_code: list[str]
+
+    @classmethod
+    def of(cls, lines: Sequence[pb.FeeLine]) -> LineColumns:
+        return cls(
+            [ln.feedetl_sn for ln in lines],
+            [ln.item_code for ln in lines],
+            [ln.unit_price_fen for ln in lines],
+            [ln.quantity for ln in lines],
+            [ln.amount_fen for ln in lines],
+            [ln.days_supply for ln in lines],
+            [ln.in_discharge_order for ln in lines],
+            [ln.practitioner_code for ln in lines],
+        )
+
+
+def line_rows(
+    cols: LineColumns,
+    line_days: Sequence[int],
+    dup_keys: Sequence[str],
+    item_index: dict[str, int],
+    suspended: frozenset[str] | set[str],
+    fills: dict[str, tuple[int, int]],
+    dup_seen: frozenset[str],
+) -> np.ndarray:
+    """The LI_* rows of the lines (as ``gateway.settlement.line_rows`` builds them
+    line by line)."""
+    n = len(cols.item_code)
+    rows = np.empty((n, M.LI_N), dtype=np.int64)
+    rows[:, M.LI_ITEM] = [item_index.get(c, M.NONE) for c in cols.item_code]
+    rows[:, M.LI_UNIT_PRICE] = cols.unit_price_fen
+    rows[:, M.LI_QTY] = cols.quantity
+    rows[:, M.LI_AMOUNT] = cols.amount_fen
+    rows[:, M.LI_DAYS_SUPPLY] = cols.days_supply
+    rows[:, M.LI_DAY] = line_days
+    rows[:, M.LI_IN_DISCHARGE_ORDER] = cols.in_discharge_order
+    if suspended:
+        rows[:, M.LI_PRACTITIONER_SUSPENDED] = [p in suspended for p in cols.practitioner_code]
+    else:
+        rows[:, M.LI_PRACTITIONER_SUSPENDED] = 0
+    if dup_seen:
+        rows[:, M.LI_DUP_SEEN] = [k in dup_seen for k in dup_keys]
+    else:
+        rows[:, M.LI_DUP_SEEN] = 0
+    rows[:, M.LI_PREV_FILL_DAY] = M.NONE
+    rows[:, M.LI_PREV_FILL_DAYS] = 0
+    if fills:
+        for i, code in enumerate(cols.item_code):
+            fill = fills.get(code)
+            if fill is not None:
+                rows[i, M.LI_PREV_FILL_DAY], rows[i, M.LI_PREV_FILL_DAYS] = fill
+    return rows
+
+
+# --- protobuf wire bytes, column-wise -----------------------------------------------
+# A field of every line is a "slot": a byte matrix (one row per line, as wide as the
+# longest encoding) and each line's length in it; a line's bytes are its slots' used
+# bytes, left to right, and the lines' bytes follow each other. Fields at their default
+# (0, empty) are left out, as protobuf's own serializer does.
+
+_Slot = tuple[np.ndarray, np.ndarray]  # (n x width uint8, n lengths)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    n &= (1 << 64) - 1  # negative numbers: two's complement in 64 bits, as protobuf
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _varints(values: np.ndarray) -> _Slot:
+    """Each value as a protobuf varint (negative ones in 10 bytes, two's complement)."""
+    u = values.astype(np.int64).view(np.uint64)
+    n = len(u)
+    out = np.zeros((n, 10), dtype=np.uint8)
+    length = np.ones(n, dtype=np.int64)
+    for i in range(10):
+        low = (u & np.uint64(0x7F)).astype(np.uint8)
+        u = u >> np.uint64(7)
+        more = u != 0
+        out[:, i] = low | (more.astype(np.uint8) << 7)
+        if not more.any():
+            return out[:, : i + 1], length
+        length += more
+    return out, length
+
+
+def _field(tag: int, values: np.ndarray) -> _Slot:
+    """A varint field: its tag and value, or nothing where the value is 0."""
+    body, length = _varints(values)
+    n = len(values)
+    out = np.empty((n, body.shape[1] + 1), dtype=np.uint8)
+    out[:, 0] = tag
+    out[:, 1:] = body
+    return out, np.where(values != 0, length + 1, 0)
+
+
+def _table(encoded: list[bytes], index: np.ndarray) -> _Slot:
+    """Each line's bytes from a table of distinct encodings (``index`` into it)."""
+    width = max(1, max(len(b) for b in encoded))
+    table = np.zeros((len(encoded), width), dtype=np.uint8)
+    for i, b in enumerate(encoded):
+        table[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
+    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+    return table[index], lengths[index]
+
+
+def _string_field(tag: int, text: str) -> bytes:
+    raw = text.encode()
+    return bytes([tag]) + _varint(len(raw)) + raw if raw else b""
+
+
+def _lines_bytes(slots: list[_Slot]) -> bytes:
+    """The used bytes of every line's slots, line after line: one matrix of every slot
+    side by side, and one mask of the bytes each line uses (a byte of a slot is used
+    while its place in the slot is below the line's length for that slot)."""
+    widths = [m.shape[1] for m, _ in slots]
+    matrix = np.concatenate([m for m, _ in slots], axis=1)
+    # int32: the gathered lengths are as large as the matrix, and int64 doubles the
+    # memory they go through (a slot is never 2**31 bytes wide).
+    lengths = np.stack([ln for _, ln in slots], axis=1).astype(np.int32)
+    slot_of = np.repeat(np.arange(len(slots)), widths)
+    place = np.concatenate([np.arange(w, dtype=np.int32) for w in widths])
+    return matrix[place < lengths[:, slot_of]].tobytes()
+
+
+def line_results_wire(cols: LineColumns, lo: np.ndarray, reason_names: dict[int, list[str]]
+                      ) -> bytes:
+    """``SettlementResponse.lines`` as wire bytes: the same message as adding one
+    ``LineResult`` per line (feedetl_sn, item_code, status, reasons, amount_fen and the
+    four pricing amounts from the LO_* rows ``lo``). ``reason_names`` gives the names
+    of a reasons mask (and is filled as masks are met)."""
+    n = len(cols.item_code)
+    if n == 0:
+        return b""
+    codes = {c: i for i, c in enumerate(dict.fromkeys(cols.item_code))}  # distinct, in order
+    code_index = np.fromiter(map(codes.__getitem__, cols.item_code), dtype=np.int64, count=n)
+    masks, mask_index = np.unique(lo[:, M.LO_REASONS], return_inverse=True)
+    reasons = []
+    for mask in masks.tolist():
+        names = reason_names.get(mask)
+        if names is None:
+            names = reason_names[mask] = M.reason_names(mask)
+        reasons.append(b"".join(_string_field(_TAG_REASON, r) for r in names))
+    slots = [
+        _field(_TAG_SN, np.asarray(cols.feedetl_sn, dtype=np.int64)),
+        _table([_string_field(_TAG_ITEM, c) for c in codes], code_index),
+        _field(_TAG_STATUS, lo[:, M.LO_STATUS]),
+        _table(reasons, mask_index.reshape(-1)),
+        _field(_TAG_AMOUNT, np.asarray(cols.amount_fen, dtype=np.int64)),
+        *(_field(_TAG_AMOUNT + ((k + 1) << 3), lo[:, col])
+          for k, col in enumerate(_AMOUNT_COLUMNS)),
+    ]
+    # Each line: the tag of ``lines``, the line's length, then its fields.
+    body_len = np.sum([ln for _, ln in slots], axis=0)
+    length = _varints(body_len)
+    tag = (np.full((n, 1), _TAG_LINES, dtype=np.uint8), np.ones(n, dtype=np.int64))
+    return _lines_bytes([tag, length, *slots])
