@@ -578,8 +578,11 @@ def breakdown(args: argparse.Namespace) -> int:
         _pin,
         _process,
         _wait_port,
+        checkout_env,
         claimgate_cli,
+        is_checkout,
         load_population,
+        pin_this_process,
         private_redis,
         redis_server_binary,
         serve_gateway,
@@ -596,9 +599,7 @@ def breakdown(args: argparse.Namespace) -> int:
         return 2
     # SIGTERM unwinds like an exception: the servers, py-spy and redis are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    client_cpus = [int(c) for c in args.client_cpus.split(",")] if args.client_cpus else []
-    if client_cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, client_cpus)  # the client is this process
+    pin_this_process(args.client_cpus)  # the client is this process
     gateways = 2 if args.baseline else 1  # each settles for members of its own
     needed = args.repeats * args.requests + args.profile_requests + args.warmup
     population = max(args.members, int(gateways * needed * 1.4) + 100)
@@ -607,7 +608,7 @@ def breakdown(args: argparse.Namespace) -> int:
         say(f"only {len(eligible)} eligible members for {gateways * needed} Settles: "
             "raise --members")
         return 2
-    if args.baseline is not None and not (args.baseline / "gateway").is_dir():
+    if args.baseline is not None and not is_checkout(args.baseline):
         say(f"--baseline {args.baseline}: not a checkout of the project (no gateway/)")
         return 2
     cg = claimgate_cli()
@@ -637,8 +638,7 @@ def breakdown(args: argparse.Namespace) -> int:
                         :gateways]:
                     # The baseline's gateway is the same command with the other checkout's
                     # code first on the import path (same virtualenv, same dependencies).
-                    env = ["env", f"PYTHONPATH={checkout}:{checkout / 'proto'}"] if checkout \
-                        else []
+                    env = checkout_env(checkout)
                     proc, target = stack.enter_context(serve_gateway(
                         [*env, *cg], url, out / f"{label}.log", args.server_cpus, workers=1,
                         inflight_bound=max(256, 4 * args.clients)))

@@ -26,8 +26,8 @@ import asyncio
 import datetime as dt
 import json
 import math
-import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -161,8 +161,11 @@ def markdown(report: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     from bench.breakdown import eligible_members
     from bench.suite import (
+        checkout_env,
         claimgate_cli,
+        is_checkout,
         load_population,
+        pin_this_process,
         private_redis,
         redis_server_binary,
         serve_gateway,
@@ -174,12 +177,12 @@ def run(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         print(f"[episode] {text}", file=sys.stderr, flush=True)
 
-    if args.baseline is not None and not (args.baseline / "gateway").is_dir():
+    if args.baseline is not None and not is_checkout(args.baseline):
         say(f"--baseline {args.baseline}: not a checkout of the project (no gateway/)")
         return 2
-    client_cpus = [int(c) for c in args.client_cpus.split(",")] if args.client_cpus else []
-    if client_cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, client_cpus)
+    # SIGTERM unwinds like an exception: the gateway and redis are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    pin_this_process(args.client_cpus)
     servers = [("gateway", None)] + ([("baseline", args.baseline)] if args.baseline else [])
     needed = len(servers) * args.rounds * args.episodes
     population = max(args.members, 4 * needed + 100)
@@ -197,8 +200,7 @@ def run(args: argparse.Namespace) -> int:
             load_population(cg, url, tmp, population, args.seed)
             for r in range(args.rounds):
                 for label, checkout in servers:
-                    env = ["env", f"PYTHONPATH={checkout}:{checkout / 'proto'}"] \
-                        if checkout else []
+                    env = checkout_env(checkout)
                     members = [next(fresh) for _ in range(args.episodes)]
                     with serve_gateway([*env, *cg], url, out / f"{label}.log",
                                        args.server_cpus, workers=1,

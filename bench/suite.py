@@ -104,6 +104,23 @@ def _process(cmd: list[str], log: Path, what: str) -> Iterator[subprocess.Popen[
                     proc.wait(5)
 
 
+def pin_this_process(cpus: str) -> None:
+    """Keep this process (a client) on ``cpus`` ("1", "0,1"; "" leaves it anywhere)."""
+    chosen = [int(c) for c in cpus.split(",")] if cpus else []
+    if chosen and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, chosen)
+
+
+def checkout_env(checkout: Path | None) -> list[str]:
+    """The command prefix that runs another checkout of the project (a baseline) with
+    its code first on the import path, in this virtualenv; [] for this checkout."""
+    return ["env", f"PYTHONPATH={checkout}:{checkout / 'proto'}"] if checkout else []
+
+
+def is_checkout(path: Path) -> bool:
+    return (path / "gateway").is_dir()
+
+
 def claimgate_cli() -> list[str]:
     """The ``claimgate`` of the Python running the bench (its virtualenv's, activated or not)."""
     script = Path(sys.executable).with_name("claimgate")

@@ -20,22 +20,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from google.protobuf.descriptor import FieldDescriptor as FD
 
 from claims.v1 import claims_pb2 as pb
 from rules_compiled import model as M
 
 COLUMNS_FROM_LINES = 64  # claims with more lines take this module's path
 
-# Wire tags: (field number << 3) | wire type (0 varint, 2 length-delimited).
-_TAG_LINES = (11 << 3) | 2  # SettlementResponse.lines
-_TAG_SN = 1 << 3  # LineResult.feedetl_sn
-_TAG_ITEM = (2 << 3) | 2  # LineResult.item_code
-_TAG_STATUS = 3 << 3  # LineResult.status
-_TAG_REASON = (4 << 3) | 2  # LineResult.reasons, one per reason
-_TAG_AMOUNT = 5 << 3  # LineResult.amount_fen; 6..9 follow
-_AMOUNT_COLUMNS = (M.LO_FULAMT_OWNPAY, M.LO_OVERLMT_SELFPAY, M.LO_PRESELFPAY, M.LO_INSCP)
+# Wire tags, (field number << 3) | wire type, from the descriptors: 0 (varint) for the
+# integers and enums, 2 (length-delimited) for strings and messages. Another field type
+# fails here, at import, rather than encoding wrongly.
+_WIRE_TYPE = {FD.TYPE_INT32: 0, FD.TYPE_INT64: 0, FD.TYPE_ENUM: 0, FD.TYPE_STRING: 2,
+              FD.TYPE_MESSAGE: 2}
+
+
+def _tag(message: Any, name: str) -> int:
+    field = message.DESCRIPTOR.fields_by_name[name]
+    tag = (field.number << 3) | _WIRE_TYPE[field.type]
+    assert tag < 0x80, f"{name}: a tag of one byte is written"  # field numbers up to 15
+    return tag
+
+
+_TAG_LINES = _tag(pb.SettlementResponse, "lines")
+_TAG_SN = _tag(pb.LineResult, "feedetl_sn")
+_TAG_ITEM = _tag(pb.LineResult, "item_code")
+_TAG_STATUS = _tag(pb.LineResult, "status")
+_TAG_REASON = _tag(pb.LineResult, "reasons")  # repeated: one tag per reason
+_TAG_AMOUNT = _tag(pb.LineResult, "amount_fen")
+# The four pricing amounts: (tag, LO_* column).
+_PRICING = tuple((_tag(pb.LineResult, name), col) for name, col in (
+    ("fulamt_ownpay_fen", M.LO_FULAMT_OWNPAY), ("overlmt_selfpay_fen", M.LO_OVERLMT_SELFPAY),
+    ("preselfpay_fen", M.LO_PRESELFPAY), ("inscp_scp_amt_fen", M.LO_INSCP)))
 
 
 @dataclass(slots=True)
@@ -202,8 +220,7 @@ def line_results_wire(cols: LineColumns, lo: np.ndarray, reason_names: dict[int,
         _field(_TAG_STATUS, lo[:, M.LO_STATUS]),
         _table(reasons, mask_index.reshape(-1)),
         _field(_TAG_AMOUNT, np.asarray(cols.amount_fen, dtype=np.int64)),
-        *(_field(_TAG_AMOUNT + ((k + 1) << 3), lo[:, col])
-          for k, col in enumerate(_AMOUNT_COLUMNS)),
+        *(_field(tag, lo[:, col]) for tag, col in _PRICING),
     ]
     # Each line: the tag of ``lines``, the line's length, then its fields.
     body_len = np.sum([ln for _, ln in slots], axis=0)
