@@ -135,7 +135,8 @@ RULES: tuple[Rule, ...] = (
     ("row building", _py(r"gateway/settlement", r"claim_row|line_rows\w*|plan_claim\w*|"
                                                 r"dup_key|gate_reason|remote_registered"), ()),
     # A large claim's columns (gateway/line_columns.py): rows, then its line results.
-    ("row building", _py(r"gateway/line_columns", r"LineColumns\.of|line_rows"), ()),
+    ("row building", _py(r"gateway/line_columns",
+                         r"(?:LineColumns\.of|line_rows)(?:\.<locals>\.<listcomp>)?"), ()),
     ("response building", _py(r"gateway/line_columns"), ()),
     ("row building", _py(r"rules_compiled/rows"), ()),
     ("row building", _py(r"rules_compiled/engine", r"diagnosis_flags|disease_id"), ()),

@@ -13,8 +13,10 @@ The set-up is the suite's: a private ``redis-server`` (AOF, ``appendfsync everys
 and this client on ``--client-cpus``, the bench population loaded with ``claimgate load
 members``, and ``claimgate serve --workers 1 --no-access-log`` on ``--server-cpus``.
 With ``--baseline DIR`` the gateway of another checkout (same virtualenv) is measured
-in turn with this one, round by round (``--rounds``), each on members of its own, so
-a change is compared with the code before it on the same machine at the same time.
+in turn with this one, round by round (``--rounds``; each goes first in every other
+round), each on members of its own, so a change is compared with the code before it on
+the same machine at the same time. Each gateway is started afresh every round, and
+its first ``--warmup`` episodes are not measured.
 Reports: ``episode.md`` and ``episode.json`` in ``--out``. Nothing here asserts a
 timing.
 """
@@ -70,9 +72,11 @@ def fee_lines(rng: random.Random, count: int, admitted: dt.date, days: int) -> l
     return out
 
 
-async def episodes(target: str, members: list[int], lines: int, seed: int, tag: str
-                   ) -> dict[str, list[float]]:
-    """One episode per member, one after another; the PreSettle and Settle latencies."""
+async def episodes(target: str, members: list[int], lines: int, seed: int, tag: str,
+                   warmup: int = 0) -> dict[str, list[float]]:
+    """One episode per member, one after another; the PreSettle and Settle latencies of
+    all but the first ``warmup`` episodes (a fresh gateway's first large claim pays for
+    its first allocations)."""
     import grpc
 
     from claims.v1 import claims_pb2 as pb
@@ -83,7 +87,9 @@ async def episodes(target: str, members: list[int], lines: int, seed: int, tag: 
         ("grpc.max_receive_message_length", big), ("grpc.max_send_message_length", big)])
     stub = pb_grpc.ClaimGatewayStub(channel)
     rng = random.Random(seed)
-    today = dt.date.today()
+    # The gateway's calendar: today in China Standard Time (a service date may not be
+    # later than that).
+    today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
     admitted = today - dt.timedelta(days=5)
     ids = iter(range(1, 1 << 30))
     times: dict[str, list[float]] = {"PreSettle": [], "Settle": []}
@@ -92,7 +98,7 @@ async def episodes(target: str, members: list[int], lines: int, seed: int, tag: 
         return f"{HOSPITAL}EP{tag}{next(ids):08d}"
 
     try:
-        for index in members:
+        for n, index in enumerate(members):
             psn, card = psn_no_of(index), card_no_of(index)
             a = await stub.Admit(pb.AdmitRequest(
                 request_id=rid(), institution_code=HOSPITAL, psn_no=psn, card_no=card,
@@ -117,10 +123,12 @@ async def episodes(target: str, members: list[int], lines: int, seed: int, tag: 
                 operator_id="bench")
             t0 = time.perf_counter()
             quote = await stub.PreSettle(req, timeout=60)
-            times["PreSettle"].append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
+            t1 = time.perf_counter()
             settled = await stub.Settle(req, timeout=60)
-            times["Settle"].append(time.perf_counter() - t0)
+            t2 = time.perf_counter()
+            if n >= warmup:
+                times["PreSettle"].append(t1 - t0)
+                times["Settle"].append(t2 - t1)
             if settled.status != pb.SETTLED or len(settled.lines) != lines:
                 raise RuntimeError(f"member {psn}: {pb.SettlementStatus.Name(settled.status)}"
                                    f" with {len(settled.lines)} lines")
@@ -137,7 +145,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# Large inpatient episodes: PreSettle and Settle latency",
         "",
         f"{meta['when']}; {meta['lines']:,} lines an episode, {meta['episodes']} episodes "
-        f"a round, {meta['rounds']} round(s); server on CPU {meta['server_cpus']}, client "
+        f"a round after {meta.get('warmup', 0)} not measured, {meta['rounds']} round(s), the "
+        f"gateways in turn; server on CPU {meta['server_cpus']}, client "
         f"and redis on CPU {meta['client_cpus']}.",
         "",
         f"`{meta['command']}`",
@@ -184,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     pin_this_process(args.client_cpus)
     servers = [("gateway", None)] + ([("baseline", args.baseline)] if args.baseline else [])
-    needed = len(servers) * args.rounds * args.episodes
+    needed = len(servers) * args.rounds * (args.episodes + args.warmup)
     population = max(args.members, 4 * needed + 100)
     eligible = eligible_members(population, args.seed)
     if len(eligible) < needed:
@@ -199,21 +208,23 @@ def run(args: argparse.Namespace) -> int:
                            redis_server_binary()) as url:
             load_population(cg, url, tmp, population, args.seed)
             for r in range(args.rounds):
-                for label, checkout in servers:
+                # The gateways take turns, and each goes first in every other round.
+                for label, checkout in (servers if r % 2 == 0 else servers[::-1]):
                     env = checkout_env(checkout)
-                    members = [next(fresh) for _ in range(args.episodes)]
+                    members = [next(fresh) for _ in range(args.warmup + args.episodes)]
                     with serve_gateway([*env, *cg], url, out / f"{label}.log",
                                        args.server_cpus, workers=1,
                                        extra=["--no-access-log"]) as (_proc, target):
                         got = asyncio.run(episodes(target, members, args.lines,
-                                                   args.seed + r, f"{label[0]}{r}"))
+                                                   args.seed + r, f"{label[0]}{r}",
+                                                   args.warmup))
                     for method, values in got.items():
                         times[label].setdefault(method, []).extend(values)
                     s = summary_ms(got["Settle"])
                     say(f"round {r + 1} {label}: Settle p50 {s['p50']} ms, p99 {s['p99']} ms")
     report = {
         "meta": {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "lines": args.lines,
-                 "episodes": args.episodes, "rounds": args.rounds,
+                 "episodes": args.episodes, "warmup": args.warmup, "rounds": args.rounds,
                  "server_cpus": args.server_cpus, "client_cpus": args.client_cpus,
                  "baseline": str(args.baseline) if args.baseline else None,
                  "command": "python -m bench " + " ".join(getattr(args, "argv", []))},
@@ -229,11 +240,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def add_episode_parser(sub: Any) -> None:
     p = sub.add_parser("episode", help="latency of settling large inpatient episodes")
     p.add_argument("--lines", type=int, default=5_000, help="fee lines an episode")
-    p.add_argument("--episodes", type=int, default=20, help="episodes a round, per gateway")
-    p.add_argument("--rounds", type=int, default=1,
+    p.add_argument("--episodes", type=_positive, default=20,
+                   help="measured episodes a round, per gateway")
+    p.add_argument("--warmup", type=int, default=1,
+                   help="episodes before the measured ones, each round (not measured)")
+    p.add_argument("--rounds", type=_positive, default=1,
                    help="rounds (with --baseline, the gateways take turns each round)")
     p.add_argument("--members", type=int, default=1_000, help="population (at least)")
     p.add_argument("--seed", type=int, default=20260101)

@@ -8,7 +8,9 @@ into a column, the kernel's LI_* rows are stacked from the columns, and the
 ``SettlementResponse.lines`` of the response are encoded straight from the columns
 and the kernel's LO_* output as protobuf wire bytes, with numpy: a response is a
 concatenation of its fields, so the encoded lines are appended to the rest of the
-serialized response.
+serialized response. (The lines then come after the response's later fields: the same
+message, not protobuf's canonical byte order. Nothing compares response bytes: replays
+and queries parse them.)
 
 Small claims (a pharmacy's few lines) keep the per-line path of
 :mod:`gateway.settlement`: for them numpy's fixed cost per call is more than the

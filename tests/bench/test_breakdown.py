@@ -61,6 +61,15 @@ KNOWN: list[tuple[str, list[str]]] = [
     ("row building", [*ADJUDICATE, "claim_row (gateway/settlement.py:154)",
                       "PyArray_NewFromDescr_int (numpy/_core/_multiarray_umath.so)"]),
     ("row building", [*ADJUDICATE, "gate_reason (gateway/settlement.py:72)"]),
+    # A large claim's columns (gateway/line_columns.py): reading them and the kernel rows
+    # are row building, even inside their comprehensions; the wire bytes are the response.
+    ("row building", [*ADJUDICATE, "LineColumns.of (gateway/line_columns.py:70)",
+                      "LineColumns.of.<locals>.<listcomp> (gateway/line_columns.py:71)"]),
+    ("row building", [*ADJUDICATE, "line_rows_of_columns (gateway/settlement.py:266)",
+                      "line_rows (gateway/line_columns.py:92)",
+                      "line_rows.<locals>.<listcomp> (gateway/line_columns.py:92)"]),
+    ("response building", [*ADJUDICATE, "line_results_wire (gateway/line_columns.py:200)",
+                           "_lines_bytes (gateway/line_columns.py:185)"]),
     ("kernel", [*KERNEL_RUN, "Engine.adjudicate (rules_compiled/engine.py:69)",
                 "0x7f107db57a34 (?)"]),
     ("kernel", [*KERNEL_RUN, "stack (numpy/_core/shape_base.py:460)"]),
