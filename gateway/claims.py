@@ -44,7 +44,7 @@ from gateway.budget import COMMIT_RESERVE_S
 from gateway.domain import Institution
 from gateway.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from gateway.keys import new_settlement_id
-from gateway.line_columns import COLUMNS_FROM_LINES, LineColumns, line_results_wire
+from gateway.line_columns import LineColumns, columns_of, line_results_wire, varint
 from gateway.memberlock import MemberLocks
 from gateway.reference import Reference
 from gateway.store import MemberSnapshot, Store
@@ -258,8 +258,9 @@ class ClaimPath:
         req = claim.req
         if not claim.episode_id:
             assert claim.plan is not None
-            return ClaimLines(list(req.lines), claim.plan, req.diagnosis_code, req.referral,
-                              req.emergency)
+            lines = list(req.lines)
+            return ClaimLines(lines, claim.plan, req.diagnosis_code, req.referral,
+                              req.emergency, columns=columns_of(lines))
         return await self._episode_lines(claim, snap)
 
     async def _episode_lines(self, claim: Claim, snap: MemberSnapshot) -> ClaimLines:
@@ -297,7 +298,7 @@ class ClaimPath:
                     f"lines[{i}].service_date", "an uploaded line is dated after the discharge"
                 )
             line_days.append(day)
-        cols = LineColumns.of(lines) if len(lines) > COLUMNS_FROM_LINES else None
+        cols = columns_of(lines)
         plan = S.plan_claim_days(req.institution_code, lines, line_days,
                                  cols.item_code if cols else None)
         snap.fills, snap.dup_seen = await self.store.read_abuse_state(
@@ -337,8 +338,6 @@ class ClaimPath:
             use_account=req.use_account, discharge_order_date=cl.discharge_order,
         )
         cols = cl.columns
-        if cols is None and len(cl.lines) > COLUMNS_FROM_LINES:
-            cols = LineColumns.of(cl.lines)
         if cols is None:
             lines_in = S.line_rows(engine, cl.lines, cl.plan, claim.inst, snap)
         else:
@@ -432,18 +431,9 @@ class ClaimPath:
         return resp
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 # The frame of a stored line (the tag of ``lines`` and its length), for the lengths a
 # line has (a FeeLine is at most a few hundred bytes; longer ones are framed as they come).
-_FRAMES = [_LINES_TAG + _varint(n) for n in range(4096)]
+_FRAMES = [_LINES_TAG + varint(n) for n in range(4096)]
 
 
 def parse_fee_lines(serialized: list[bytes]) -> list[pb.FeeLine]:
@@ -453,6 +443,6 @@ def parse_fee_lines(serialized: list[bytes]) -> list[pb.FeeLine]:
     parts: list[bytes] = []
     for b in serialized:
         n = len(b)
-        parts.append(frames[n] if n < 4096 else _LINES_TAG + _varint(n))
+        parts.append(frames[n] if n < 4096 else _LINES_TAG + varint(n))
         parts.append(b)
     return list(pb.FeeDetailChunk.FromString(b"".join(parts)).lines)

@@ -58,6 +58,12 @@ _PRICING = tuple((_tag(pb.LineResult, name), col) for name, col in (
     ("preselfpay_fen", M.LO_PRESELFPAY), ("inscp_scp_amt_fen", M.LO_INSCP)))
 
 
+def columns_of(lines: Sequence[pb.FeeLine]) -> LineColumns | None:
+    """A large claim's lines as columns; None for a claim of COLUMNS_FROM_LINES lines or
+    fewer, which takes the per-line path."""
+    return LineColumns.of(lines) if len(lines) > COLUMNS_FROM_LINES else None
+
+
 @dataclass(slots=True)
 class LineColumns:
     """The fields of a claim's lines, one list per field, in line order."""
@@ -132,7 +138,8 @@ def line_rows(
 _Slot = tuple[np.ndarray, np.ndarray]  # (n x width uint8, n lengths)
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """``n`` as a protobuf varint."""
     out = bytearray()
     n &= (1 << 64) - 1  # negative numbers: two's complement in 64 bits, as protobuf
     while n > 0x7F:
@@ -181,7 +188,7 @@ def _table(encoded: list[bytes], index: np.ndarray) -> _Slot:
 
 def _string_field(tag: int, text: str) -> bytes:
     raw = text.encode()
-    return bytes([tag]) + _varint(len(raw)) + raw if raw else b""
+    return bytes([tag]) + varint(len(raw)) + raw if raw else b""
 
 
 def _lines_bytes(slots: list[_Slot]) -> bytes:

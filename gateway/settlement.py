@@ -20,6 +20,7 @@ from claims.v1 import claims_pb2 as pb
 from gateway import line_columns
 from gateway.adjudicator import Verdict
 from gateway.domain import Institution, Member
+from gateway.keys import dup_key
 from gateway.line_columns import LineColumns
 from gateway.store import MemberSnapshot, SettlementCommit
 from rules_compiled import model as M
@@ -138,10 +139,8 @@ def plan_claim_days(
     # The refill check applies to every line of a drug with a recorded fill, whether or
     # not the line states a days supply (DOMAIN.md §6): read the last fill of every item.
     items = sorted(set(codes))
-    # dup_key() of each line, written out: for an episode of thousands of lines the
-    # call per line is a large part of the cost.
     dups = [
-        f"{institution_code}|{code}|{day}|{ln.prescription_no}"
+        dup_key(institution_code, code, day, ln.prescription_no)
         for ln, code, day in zip(lines, codes, days, strict=True)
     ]
     return ClaimPlan(days, items, dups)

@@ -64,7 +64,7 @@ def test_wire_lines_parse_as_the_lines_added_one_by_one(claim: tuple) -> None:  
     assert pb.SettlementResponse.FromString(head.SerializeToString() + wire) == one_by_one
     # Field by field as protobuf's own serializer writes them, line after line.
     assert wire == b"".join(
-        bytes([LC._TAG_LINES]) + LC._varint(len(b)) + b
+        bytes([LC._TAG_LINES]) + LC.varint(len(b)) + b
         for b in (x.SerializeToString() for x in one_by_one.lines))
 
 
