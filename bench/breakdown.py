@@ -134,9 +134,11 @@ RULES: tuple[Rule, ...] = (
     ("kernel", _py(r"gateway/adjudicator"), ()),  # the batch: rows stacked, outputs split
     ("row building", _py(r"gateway/settlement", r"claim_row|line_rows\w*|plan_claim\w*|"
                                                 r"dup_key|gate_reason|remote_registered"), ()),
-    # A large claim's columns (gateway/line_columns.py): rows, then its line results.
+    # A large claim's columns (gateway/line_columns.py, an episode's from the stored
+    # lines' wire bytes: gateway/line_wire.py): rows, then its line results.
     ("row building", _py(r"gateway/line_columns",
-                         r"(?:LineColumns\.of|line_rows)(?:\.<locals>\.<listcomp>)?"), ()),
+                         r"(?:LineColumns\.of|line_rows)(?:\.<locals>\.(?:<\w+>|\w+))*"), ()),
+    ("row building", _py(r"gateway/line_wire"), ()),
     ("response building", _py(r"gateway/line_columns"), ()),
     ("row building", _py(r"rules_compiled/rows"), ()),
     ("row building", _py(r"rules_compiled/engine", r"diagnosis_flags|disease_id"), ()),

@@ -8,11 +8,13 @@ Followed as one request, a Settle reads downwards through this module::
     read         the member's state in one round trip (Store.read_member); the reads
                  of one event-loop iteration go out in one write (gateway/fastredis.py)
     adjudicate   the kernel's input rows (gateway/settlement.py; a large claim's from
-                 columns of its lines, gateway/line_columns.py), the kernel through
-                 gateway/adjudicator.py (the claims of one event-loop iteration share
-                 one call when they come together often enough to pay for it), the
-                 invariants of docs/benefit-rules.md §9 checked, the response built (a
-                 large claim's line results encoded column-wise, as wire bytes)
+                 columns of its lines, gateway/line_columns.py, which an episode's
+                 stored lines are read into from their wire bytes, gateway/line_wire.py),
+                 the kernel through gateway/adjudicator.py (the claims of one
+                 event-loop iteration share one call when they come together often
+                 enough to pay for it), the invariants of docs/benefit-rules.md §9
+                 checked, the response built (a large claim's line results encoded
+                 column-wise, as wire bytes)
     commit       one script call that checks the member's version and writes
                  everything, or nothing (Store.commit_settlement); the commits of one
                  iteration go out in one write
@@ -34,6 +36,8 @@ import operator
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from claims.v1 import claims_pb2 as pb
 from gateway import budget as budget_mod
 from gateway import metrics
@@ -44,7 +48,14 @@ from gateway.budget import COMMIT_RESERVE_S
 from gateway.domain import Institution
 from gateway.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from gateway.keys import new_settlement_id
-from gateway.line_columns import LineColumns, columns_of, line_results_wire, varint
+from gateway.line_columns import (
+    COLUMNS_FROM_LINES,
+    LineColumns,
+    columns_of,
+    line_results_wire,
+    varint,
+)
+from gateway.line_wire import read_lines
 from gateway.memberlock import MemberLocks
 from gateway.reference import Reference
 from gateway.store import MemberSnapshot, Store
@@ -116,7 +127,11 @@ class ClaimLines:
     referral: int
     emergency: bool
     discharge_order: dt.date | None = None
-    columns: LineColumns | None = None  # a large claim's lines as columns
+    columns: LineColumns | None = None  # a large claim's lines as columns (``lines`` unused)
+
+    @property
+    def count(self) -> int:
+        return len(self.columns) if self.columns is not None else len(self.lines)
 
 
 @dataclass(slots=True)
@@ -283,24 +298,38 @@ class ClaimPath:
         if not snap.episode_lines:
             raise FailedPrecondition("episode_id: no fee lines were uploaded",
                                      reason="NO_FEE_LINES")
-        lines = sorted(parse_fee_lines(snap.episode_lines), key=_FEEDETL_SN)
-        # An episode's lines share a few dates: each distinct date is parsed once.
         service_day = claim.service_day
-        day_of: dict[str, int] = {"": service_day}
-        line_days = []
-        for i, ln in enumerate(lines):
-            day = day_of.get(ln.service_date)
-            if day is None:
-                day = day_of[ln.service_date] = M.day_number(
-                    dt.date.fromisoformat(ln.service_date))
-            if day > service_day:
-                raise InvalidArgument(
-                    f"lines[{i}].service_date", "an uploaded line is dated after the discharge"
-                )
-            line_days.append(day)
-        cols = columns_of(lines)
-        plan = S.plan_claim_days(req.institution_code, lines, line_days,
-                                 cols.item_code if cols else None)
+        stored = None
+        if len(snap.episode_lines) > COLUMNS_FROM_LINES:
+            stored = read_lines(snap.episode_lines)
+        if stored is not None:  # read into columns from their wire bytes
+            lines: list[pb.FeeLine] = []
+            cols: LineColumns | None = stored.columns
+            date_days = [M.day_number(dt.date.fromisoformat(d)) if d else service_day
+                         for d in stored.dates]
+            days = np.array(date_days, dtype=np.int64)[stored.date]
+            late = np.flatnonzero(days > service_day)
+            if len(late):
+                raise InvalidArgument(f"lines[{late[0]}].service_date",
+                                      "an uploaded line is dated after the discharge")
+            plan = S.ClaimPlan(days.tolist(), sorted(stored.columns.item_codes),
+                               stored.dup_keys(req.institution_code, date_days))
+        else:
+            lines = sorted(parse_fee_lines(snap.episode_lines), key=_FEEDETL_SN)
+            # An episode's lines share a few dates: each distinct date is parsed once.
+            day_of: dict[str, int] = {"": service_day}
+            line_days = []
+            for i, ln in enumerate(lines):
+                day = day_of.get(ln.service_date)
+                if day is None:
+                    day = day_of[ln.service_date] = M.day_number(
+                        dt.date.fromisoformat(ln.service_date))
+                if day > service_day:
+                    raise InvalidArgument(f"lines[{i}].service_date",
+                                          "an uploaded line is dated after the discharge")
+                line_days.append(day)
+            cols = columns_of(lines)
+            plan = S.plan_claim_days(req.institution_code, lines, line_days)
         snap.fills, snap.dup_seen = await self.store.read_abuse_state(
             snap.keys, plan.fill_items, plan.dup_keys
         )
@@ -385,7 +414,7 @@ class ClaimPath:
             year=claim.service_date.year, service_day=claim.service_day,
             settle_day=M.day_number(S.clearing_day(now)), settlement_id=settlement_id,
             req_hash=claim.req_hash, response_bytes=body, settled_at=resp.settled_at,
-            episode_id=claim.episode_id, episode_line_count=len(cl.lines),
+            episode_id=claim.episode_id, episode_line_count=cl.count, columns=cl.columns,
         )
         budget_mod.check("the commit", COMMIT_RESERVE_S)
         outcome = await self.store.commit_settlement(snap, plan)

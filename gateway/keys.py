@@ -37,6 +37,7 @@ __all__ = [
     "PARTITIONS",
     "MemberKeys",
     "dup_key",
+    "dup_key_prefix",
     "idem_key",
     "member_key",
     "new_episode_id",
@@ -116,7 +117,12 @@ def dup_key(institution_code: str, item_code: str, day: int, prescription_no: st
     """Duplicate-charge key: same member (the hash), institution, item, date, prescription.
     Institution and item codes never contain ``|`` (``rules_compiled/limits.py``), so the
     key splits back into its parts."""
-    return f"{institution_code}|{item_code}|{day}|{prescription_no}"
+    return dup_key_prefix(institution_code, item_code, day) + prescription_no
+
+
+def dup_key_prefix(institution_code: str, item_code: str, day: int) -> str:
+    """What a duplicate-charge key has before the prescription number."""
+    return f"{institution_code}|{item_code}|{day}|"
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,28 +66,49 @@ def columns_of(lines: Sequence[pb.FeeLine]) -> LineColumns | None:
 
 @dataclass(slots=True)
 class LineColumns:
-    """The fields of a claim's lines, one list per field, in line order."""
+    """The fields of a claim's lines, in line order: an int64 array per number field,
+    and the text fields the rules read dictionary-encoded, as their distinct values and
+    each line's index into them (a claim names few distinct items and practitioners)."""
 
-    feedetl_sn: list[int]
-    item_code: list[str]
-    unit_price_fen: list[int]
-    quantity: list[int]
-    amount_fen: list[int]
-    days_supply: list[int]
-    in_discharge_order: list[bool]
-    practitioner_code: list[str]
+    feedetl_sn: np.ndarray
+    unit_price_fen: np.ndarray
+    quantity: np.ndarray
+    amount_fen: np.ndarray
+    days_supply: np.ndarray
+    in_discharge_order: np.ndarray  # 0 or 1
+    item_codes: list[str]
+    item: np.ndarray  # index into item_codes
+    practitioners: list[str]
+    practitioner: np.ndarray  # index into practitioners
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def item_code(self, i: int) -> str:
+        return self.item_codes[int(self.item[i])]
 
     @classmethod
     def of(cls, lines: Sequence[pb.FeeLine]) -> LineColumns:
+        """The columns of lines sent as messages (an episode's stored lines are read
+        from their wire bytes instead: gateway/line_wire.py)."""
+        n = len(lines)
+
+        def ints(values: Any) -> np.ndarray:
+            return np.fromiter(values, dtype=np.int64, count=n)
+
+        items: dict[str, int] = {}  # distinct values, numbered as met
+        item = ints(items.setdefault(ln.item_code, len(items)) for ln in lines)
+        practitioners: dict[str, int] = {}
+        practitioner = ints(practitioners.setdefault(ln.practitioner_code, len(practitioners))
+                            for ln in lines)
         return cls(
-            [ln.feedetl_sn for ln in lines],
-            [ln.item_code for ln in lines],
-            [ln.unit_price_fen for ln in lines],
-            [ln.quantity for ln in lines],
-            [ln.amount_fen for ln in lines],
-            [ln.days_supply for ln in lines],
-            [ln.in_discharge_order for ln in lines],
-            [ln.practitioner_code for ln in lines],
+            ints(ln.feedetl_sn for ln in lines),
+            ints(ln.unit_price_fen for ln in lines),
+            ints(ln.quantity for ln in lines),
+            ints(ln.amount_fen for ln in lines),
+            ints(ln.days_supply for ln in lines),
+            ints(ln.in_discharge_order for ln in lines),
+            list(items), item, list(practitioners), practitioner,
         )
 
 
@@ -101,10 +122,12 @@ def line_rows(
     dup_seen: frozenset[str],
 ) -> np.ndarray:
     """The LI_* rows of the lines (as ``gateway.settlement.line_rows`` builds them
-    line by line)."""
-    n = len(cols.item_code)
+    line by line); what depends on a text field is looked up once per distinct value."""
+    n = len(cols)
     rows = np.empty((n, M.LI_N), dtype=np.int64)
-    rows[:, M.LI_ITEM] = [item_index.get(c, M.NONE) for c in cols.item_code]
+    item = cols.item
+    rows[:, M.LI_ITEM] = np.array(
+        [item_index.get(c, M.NONE) for c in cols.item_codes], dtype=np.int64)[item]
     rows[:, M.LI_UNIT_PRICE] = cols.unit_price_fen
     rows[:, M.LI_QTY] = cols.quantity
     rows[:, M.LI_AMOUNT] = cols.amount_fen
@@ -112,20 +135,22 @@ def line_rows(
     rows[:, M.LI_DAY] = line_days
     rows[:, M.LI_IN_DISCHARGE_ORDER] = cols.in_discharge_order
     if suspended:
-        rows[:, M.LI_PRACTITIONER_SUSPENDED] = [p in suspended for p in cols.practitioner_code]
+        rows[:, M.LI_PRACTITIONER_SUSPENDED] = np.array(
+            [p in suspended for p in cols.practitioners], dtype=np.int64)[cols.practitioner]
     else:
         rows[:, M.LI_PRACTITIONER_SUSPENDED] = 0
     if dup_seen:
         rows[:, M.LI_DUP_SEEN] = [k in dup_seen for k in dup_keys]
     else:
         rows[:, M.LI_DUP_SEEN] = 0
-    rows[:, M.LI_PREV_FILL_DAY] = M.NONE
-    rows[:, M.LI_PREV_FILL_DAYS] = 0
     if fills:
-        for i, code in enumerate(cols.item_code):
-            fill = fills.get(code)
-            if fill is not None:
-                rows[i, M.LI_PREV_FILL_DAY], rows[i, M.LI_PREV_FILL_DAYS] = fill
+        prev = np.array([fills.get(c, (M.NONE, 0)) for c in cols.item_codes],
+                        dtype=np.int64).reshape(-1, 2)
+        rows[:, M.LI_PREV_FILL_DAY] = prev[item, 0]
+        rows[:, M.LI_PREV_FILL_DAYS] = prev[item, 1]
+    else:
+        rows[:, M.LI_PREV_FILL_DAY] = M.NONE
+        rows[:, M.LI_PREV_FILL_DAYS] = 0
     return rows
 
 
@@ -176,7 +201,7 @@ def _field(tag: int, values: np.ndarray) -> _Slot:
     return out, np.where(values != 0, length + 1, 0)
 
 
-def _table(encoded: list[bytes], index: np.ndarray) -> _Slot:
+def table_slot(encoded: list[bytes], index: np.ndarray) -> _Slot:
     """Each line's bytes from a table of distinct encodings (``index`` into it)."""
     width = max(1, max(len(b) for b in encoded))
     table = np.zeros((len(encoded), width), dtype=np.uint8)
@@ -191,7 +216,7 @@ def _string_field(tag: int, text: str) -> bytes:
     return bytes([tag]) + varint(len(raw)) + raw if raw else b""
 
 
-def _lines_bytes(slots: list[_Slot]) -> bytes:
+def join_slots(slots: list[_Slot]) -> bytes:
     """The used bytes of every line's slots, line after line: one matrix of every slot
     side by side, and one mask of the bytes each line uses (a byte of a slot is used
     while its place in the slot is below the line's length for that slot)."""
@@ -211,11 +236,9 @@ def line_results_wire(cols: LineColumns, lo: np.ndarray, reason_names: dict[int,
     ``LineResult`` per line (feedetl_sn, item_code, status, reasons, amount_fen and the
     four pricing amounts from the LO_* rows ``lo``). ``reason_names`` gives the names
     of a reasons mask (and is filled as masks are met)."""
-    n = len(cols.item_code)
+    n = len(cols)
     if n == 0:
         return b""
-    codes = {c: i for i, c in enumerate(dict.fromkeys(cols.item_code))}  # distinct, in order
-    code_index = np.fromiter(map(codes.__getitem__, cols.item_code), dtype=np.int64, count=n)
     masks, mask_index = np.unique(lo[:, M.LO_REASONS], return_inverse=True)
     reasons = []
     for mask in masks.tolist():
@@ -224,15 +247,15 @@ def line_results_wire(cols: LineColumns, lo: np.ndarray, reason_names: dict[int,
             names = reason_names[mask] = M.reason_names(mask)
         reasons.append(b"".join(_string_field(_TAG_REASON, r) for r in names))
     slots = [
-        _field(_TAG_SN, np.asarray(cols.feedetl_sn, dtype=np.int64)),
-        _table([_string_field(_TAG_ITEM, c) for c in codes], code_index),
+        _field(_TAG_SN, cols.feedetl_sn),
+        table_slot([_string_field(_TAG_ITEM, c) for c in cols.item_codes], cols.item),
         _field(_TAG_STATUS, lo[:, M.LO_STATUS]),
-        _table(reasons, mask_index.reshape(-1)),
-        _field(_TAG_AMOUNT, np.asarray(cols.amount_fen, dtype=np.int64)),
+        table_slot(reasons, mask_index.reshape(-1)),
+        _field(_TAG_AMOUNT, cols.amount_fen),
         *(_field(tag, lo[:, col]) for tag, col in _PRICING),
     ]
     # Each line: the tag of ``lines``, the line's length, then its fields.
     body_len = np.sum([ln for _, ln in slots], axis=0)
     length = _varints(body_len)
     tag = (np.full((n, 1), _TAG_LINES, dtype=np.uint8), np.ones(n, dtype=np.int64))
-    return _lines_bytes([tag, length, *slots])
+    return join_slots([tag, length, *slots])

@@ -129,13 +129,10 @@ def plan_claim(
 
 
 def plan_claim_days(
-    institution_code: str, lines: Sequence[pb.FeeLine], days: list[int],
-    codes: list[str] | None = None,
+    institution_code: str, lines: Sequence[pb.FeeLine], days: list[int]
 ) -> ClaimPlan:
-    """:func:`plan_claim` of lines dated by day number (``codes``: their item codes,
-    when already read)."""
-    if codes is None:
-        codes = [ln.item_code for ln in lines]
+    """:func:`plan_claim` of lines dated by day number."""
+    codes = [ln.item_code for ln in lines]
     # The refill check applies to every line of a drug with a recorded fill, whether or
     # not the line states a days supply (DOMAIN.md §6): read the last fill of every item.
     items = sorted(set(codes))
@@ -382,12 +379,14 @@ def commit_plan(
     settled_at: str,
     episode_id: str = "",
     episode_line_count: int = 0,
+    columns: LineColumns | None = None,
 ) -> SettlementCommit:
     """Everything the commit script writes for one settlement.
 
     The kernel's input (the CI_* row and LI_* rows) is kept in the record (large line
     tables compressed), so that ``claimgate policy explain --settlement`` replays the
-    computation later.
+    computation later. A large claim's lines come as ``columns`` (``lines`` is then
+    not read).
     """
     a = verdict.co
     lo = verdict.lo
@@ -395,16 +394,17 @@ def commit_plan(
     increments = {
         prefix + name: a[col] for name, col in ACCUMULATOR_COLUMNS.items() if a[col] != 0
     }
-    if len(lines) > line_columns.COLUMNS_FROM_LINES:
+    if columns is not None:
         dup_keys, fill_lines = _kept_lines_of_columns(plan, verdict, engine)
+        filled = [(columns.item_code(i), int(columns.days_supply[i])) for i in fill_lines]
     else:
         dup_keys, fill_lines = _kept_lines(lines, plan, lo, engine)
+        filled = [(lines[i].item_code, lines[i].days_supply) for i in fill_lines]
     fills: dict[str, str] = {}
     prior_fills: dict[str, str] = {}
-    for i in fill_lines:  # in line order: a drug's last line gives its fill
-        ln = lines[i]
-        code = ln.item_code
-        fills[code] = f"{plan.line_days[i]}:{ln.days_supply}"
+    for i, (code, days_supply) in zip(fill_lines, filled, strict=True):
+        # in line order: a drug's last line gives its fill
+        fills[code] = f"{plan.line_days[i]}:{days_supply}"
         prev = snap.fills.get(code)
         prior_fills[code] = f"{prev[0]}:{prev[1]}" if prev else ""
     record: dict[str, bytes | str | int] = {

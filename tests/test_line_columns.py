@@ -123,6 +123,15 @@ def test_columns_give_the_rows_and_the_commit_of_the_per_line_path(
     assert S._kept_lines_of_columns(plan, verdict, REF.engine) == S._kept_lines(
         lines, plan, verdict.lo, REF.engine)
 
+    def commit(columns: LC.LineColumns | None) -> object:
+        return S.commit_plan(
+            pb.SettleRequest(request_id="R1"), [] if columns else lines, snap, plan,
+            verdict, REF.engine, year=2024, service_day=20_003, settle_day=20_003,
+            settlement_id="S1", req_hash="h", response_bytes=b"", settled_at="t",
+            columns=columns)
+
+    assert commit(cols) == commit(None)
+
 
 def test_today_is_the_date_in_china_standard_time() -> None:
     before = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()

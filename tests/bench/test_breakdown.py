@@ -64,12 +64,16 @@ KNOWN: list[tuple[str, list[str]]] = [
     # A large claim's columns (gateway/line_columns.py): reading them and the kernel rows
     # are row building, even inside their comprehensions; the wire bytes are the response.
     ("row building", [*ADJUDICATE, "LineColumns.of (gateway/line_columns.py:70)",
-                      "LineColumns.of.<locals>.<listcomp> (gateway/line_columns.py:71)"]),
+                      "LineColumns.of.<locals>.ints (gateway/line_columns.py:71)",
+                      "LineColumns.of.<locals>.<genexpr> (gateway/line_columns.py:71)"]),
+    ("row building", [*HANDLER, "ClaimPath._episode_lines (gateway/claims.py:300)",
+                      "read_lines (gateway/line_wire.py:180)",
+                      "_Text.distinct (gateway/line_wire.py:150)"]),
     ("row building", [*ADJUDICATE, "line_rows_of_columns (gateway/settlement.py:266)",
                       "line_rows (gateway/line_columns.py:92)",
                       "line_rows.<locals>.<listcomp> (gateway/line_columns.py:92)"]),
     ("response building", [*ADJUDICATE, "line_results_wire (gateway/line_columns.py:200)",
-                           "_lines_bytes (gateway/line_columns.py:185)"]),
+                           "join_slots (gateway/line_columns.py:185)"]),
     ("kernel", [*KERNEL_RUN, "Engine.adjudicate (rules_compiled/engine.py:69)",
                 "0x7f107db57a34 (?)"]),
     ("kernel", [*KERNEL_RUN, "stack (numpy/_core/shape_base.py:460)"]),
