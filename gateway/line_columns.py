@@ -4,10 +4,11 @@ object per line.
 An inpatient claim settles an episode of up to 20,000 uploaded lines. Built one line
 at a time, its kernel rows (a tuple per line) and its line results (a protobuf message
 added per line) cost tens of milliseconds. Here each field of the lines is read once
-into a column, the kernel's LI_* rows are stacked from the columns, and the
+into a column (the text fields the rules read as their distinct values and an index
+per line), the kernel's LI_* rows are stacked from the columns, and the
 ``SettlementResponse.lines`` of the response are encoded straight from the columns
-and the kernel's LO_* output as protobuf wire bytes, with numpy: a response is a
-concatenation of its fields, so the encoded lines are appended to the rest of the
+and the kernel's LO_* output as protobuf wire bytes by a compiled loop: a response is
+a concatenation of its fields, so the encoded lines are appended to the rest of the
 serialized response. (The lines then come after the response's later fields: the same
 message, not protobuf's canonical byte order. Nothing compares response bytes: replays
 and queries parse them.)
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor as FD
+from numba import njit
 
 from claims.v1 import claims_pb2 as pb
 from rules_compiled import model as M
@@ -154,13 +156,14 @@ def line_rows(
     return rows
 
 
-# --- protobuf wire bytes, column-wise -----------------------------------------------
-# A field of every line is a "slot": a byte matrix (one row per line, as wide as the
-# longest encoding) and each line's length in it; a line's bytes are its slots' used
-# bytes, left to right, and the lines' bytes follow each other. Fields at their default
-# (0, empty) are left out, as protobuf's own serializer does.
+# --- protobuf wire bytes ---------------------------------------------------------
+# A line result is a run of parts in field-number order: a number field (its tag and
+# varint; left out where the value is 0, as protobuf's own serializer does) or bytes
+# from a table (the item code's field, or the reasons fields of a reasons mask, each
+# table entry encoded once). One compiled pass measures every line, another writes
+# them.
 
-_Slot = tuple[np.ndarray, np.ndarray]  # (n x width uint8, n lengths)
+_NUMBER, _TABLE = 0, 1
 
 
 def varint(n: int) -> bytes:
@@ -174,41 +177,75 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
-def _varints(values: np.ndarray) -> _Slot:
-    """Each value as a protobuf varint (negative ones in 10 bytes, two's complement)."""
-    u = values.astype(np.int64).view(np.uint64)
-    n = len(u)
-    out = np.zeros((n, 10), dtype=np.uint8)
-    length = np.ones(n, dtype=np.int64)
-    for i in range(10):
-        low = (u & np.uint64(0x7F)).astype(np.uint8)
-        u = u >> np.uint64(7)
-        more = u != 0
-        out[:, i] = low | (more.astype(np.uint8) << 7)
-        if not more.any():
-            return out[:, : i + 1], length
-        length += more
-    return out, length
+@njit(cache=True, nogil=True)
+def _varint_size(v: int) -> int:
+    if v < 0:  # two's complement in 64 bits: ten bytes
+        return 10
+    size = 1
+    while v > 0x7F:
+        v >>= 7
+        size += 1
+    return size
 
 
-def _field(tag: int, values: np.ndarray) -> _Slot:
-    """A varint field: its tag and value, or nothing where the value is 0."""
-    body, length = _varints(values)
-    n = len(values)
-    out = np.empty((n, body.shape[1] + 1), dtype=np.uint8)
-    out[:, 0] = tag
-    out[:, 1:] = body
-    return out, np.where(values != 0, length + 1, 0)
+@njit(cache=True, nogil=True)
+def _put_varint(out: np.ndarray, pos: int, v: int) -> int:
+    """Write ``v`` as a varint at ``out[pos]``; the place after it."""
+    if v < 0:  # the low 63 bits in nine groups of seven, then the sign bit
+        for k in range(9):
+            out[pos] = ((v >> (7 * k)) & 0x7F) | 0x80
+            pos += 1
+        out[pos] = 1
+        return pos + 1
+    while v > 0x7F:
+        out[pos] = (v & 0x7F) | 0x80
+        v >>= 7
+        pos += 1
+    out[pos] = v
+    return pos + 1
 
 
-def table_slot(encoded: list[bytes], index: np.ndarray) -> _Slot:
-    """Each line's bytes from a table of distinct encodings (``index`` into it)."""
-    width = max(1, max(len(b) for b in encoded))
-    table = np.zeros((len(encoded), width), dtype=np.uint8)
-    for i, b in enumerate(encoded):
-        table[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
-    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
-    return table[index], lengths[index]
+@njit(cache=True, nogil=True)
+def _encode_messages(tag: int, kinds: np.ndarray, tags: np.ndarray, columns: np.ndarray,
+                     values: np.ndarray, tables: np.ndarray, offsets: np.ndarray,
+                     index: np.ndarray) -> np.ndarray:
+    """Row ``i`` as field ``tag`` (length-delimited) holding a message of parts ``p``:
+    for a _NUMBER part, field ``tags[p]`` with the varint ``values[i, columns[p]]``
+    (nothing when it is 0); for a _TABLE part, table entry ``e = index[i, columns[p]]``,
+    the bytes ``tables[offsets[e]:offsets[e + 1]]``."""
+    n = values.shape[0]
+    parts = kinds.shape[0]
+    sizes = np.empty(n, np.int64)
+    total = 0
+    for i in range(n):
+        size = 0
+        for p in range(parts):
+            if kinds[p] == _NUMBER:
+                v = values[i, columns[p]]
+                if v != 0:
+                    size += 1 + _varint_size(v)
+            else:
+                e = index[i, columns[p]]
+                size += offsets[e + 1] - offsets[e]
+        sizes[i] = size
+        total += 1 + _varint_size(size) + size
+    out = np.empty(total, np.uint8)
+    pos = 0
+    for i in range(n):
+        out[pos] = tag
+        pos = _put_varint(out, pos + 1, sizes[i])
+        for p in range(parts):
+            if kinds[p] == _NUMBER:
+                v = values[i, columns[p]]
+                if v != 0:
+                    out[pos] = tags[p]
+                    pos = _put_varint(out, pos + 1, v)
+            else:
+                e = index[i, columns[p]]
+                for b in range(offsets[e], offsets[e + 1]):
+                    out[pos] = tables[b]
+                    pos += 1
+    return out
 
 
 def _string_field(tag: int, text: str) -> bytes:
@@ -216,18 +253,15 @@ def _string_field(tag: int, text: str) -> bytes:
     return bytes([tag]) + varint(len(raw)) + raw if raw else b""
 
 
-def join_slots(slots: list[_Slot]) -> bytes:
-    """The used bytes of every line's slots, line after line: one matrix of every slot
-    side by side, and one mask of the bytes each line uses (a byte of a slot is used
-    while its place in the slot is below the line's length for that slot)."""
-    widths = [m.shape[1] for m, _ in slots]
-    matrix = np.concatenate([m for m, _ in slots], axis=1)
-    # int32: the gathered lengths are as large as the matrix, and int64 doubles the
-    # memory they go through (a slot is never 2**31 bytes wide).
-    lengths = np.stack([ln for _, ln in slots], axis=1).astype(np.int32)
-    slot_of = np.repeat(np.arange(len(slots)), widths)
-    place = np.concatenate([np.arange(w, dtype=np.int32) for w in widths])
-    return matrix[place < lengths[:, slot_of]].tobytes()
+# The parts of a LineResult: (kind, tag, column of ``values`` or of ``index``).
+_LINE_PARTS = np.array([
+    (_NUMBER, _TAG_SN, 0),
+    (_TABLE, 0, 0),  # item_code
+    (_NUMBER, _TAG_STATUS, 1),
+    (_TABLE, 0, 1),  # reasons
+    (_NUMBER, _TAG_AMOUNT, 2),
+    *((_NUMBER, tag, 3 + k) for k, (tag, _col) in enumerate(_PRICING)),
+], dtype=np.int64)
 
 
 def line_results_wire(cols: LineColumns, lo: np.ndarray, reason_names: dict[int, list[str]]
@@ -246,16 +280,19 @@ def line_results_wire(cols: LineColumns, lo: np.ndarray, reason_names: dict[int,
         if names is None:
             names = reason_names[mask] = M.reason_names(mask)
         reasons.append(b"".join(_string_field(_TAG_REASON, r) for r in names))
-    slots = [
-        _field(_TAG_SN, cols.feedetl_sn),
-        table_slot([_string_field(_TAG_ITEM, c) for c in cols.item_codes], cols.item),
-        _field(_TAG_STATUS, lo[:, M.LO_STATUS]),
-        table_slot(reasons, mask_index.reshape(-1)),
-        _field(_TAG_AMOUNT, cols.amount_fen),
-        *(_field(tag, lo[:, col]) for tag, col in _PRICING),
-    ]
-    # Each line: the tag of ``lines``, the line's length, then its fields.
-    body_len = np.sum([ln for _, ln in slots], axis=0)
-    length = _varints(body_len)
-    tag = (np.full((n, 1), _TAG_LINES, dtype=np.uint8), np.ones(n, dtype=np.int64))
-    return join_slots([tag, length, *slots])
+    entries = [_string_field(_TAG_ITEM, c) for c in cols.item_codes] + reasons
+    offsets = np.zeros(len(entries) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in entries], out=offsets[1:])
+    tables = np.frombuffer(b"".join(entries), dtype=np.uint8)
+    index = np.stack([cols.item, len(cols.item_codes) + mask_index.reshape(-1)], axis=1)
+    values = np.stack([cols.feedetl_sn, lo[:, M.LO_STATUS], cols.amount_fen,
+                       *(lo[:, col] for _tag, col in _PRICING)], axis=1).astype(np.int64)
+    parts = _LINE_PARTS
+    return _encode_messages(_TAG_LINES, parts[:, 0], parts[:, 1], parts[:, 2], values,
+                            tables, offsets, index).tobytes()
+
+
+def warm() -> None:
+    """Compile, or load from the on-disk cache, the encoder."""
+    cols = LineColumns.of([pb.FeeLine(feedetl_sn=-1, item_code="A")])
+    line_results_wire(cols, np.zeros((1, M.LO_N), dtype=np.int64), {})

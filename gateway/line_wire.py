@@ -4,17 +4,20 @@ UploadFeeDetails stores each line of an inpatient episode as the wire bytes of i
 ``FeeLine`` (the episode's lines hash). Parsed by protobuf into 5,000 messages and then
 read field by field, an episode's lines cost about 10 ms of Python at every PreSettle
 and Settle. Here one compiled pass (:func:`_read`) reads the wire bytes of every line
-into the number columns and the place of each text field; the lines are put in
-``feedetl_sn`` order with one argsort; the text columns are dictionary-encoded with
-numpy (an episode names few distinct items, practitioners and dates); and the
-duplicate-charge keys are assembled as bytes, column-wise.
+into the number columns, and the place and a hash of each text field; the lines are
+put in ``feedetl_sn`` order with one argsort; the text columns are dictionary-encoded
+by their hashes (an episode names few distinct items, practitioners and dates; the
+lines of a value are compared byte for byte with its first, so a shared hash is
+noticed, never trusted); and the duplicate-charge keys are assembled as bytes by
+another compiled loop.
 
 The reader reads what ``FeeLine.SerializeToString`` writes, and the rest of protobuf's
 wire format as protobuf reads it: fields in any order, a field repeated (the last one
 counts), fields it does not know skipped. Lines it will not read, a field of an
 unexpected wire type or text that is not printable ASCII (validation admits only that),
-make :func:`read_lines` answer None, and the caller parses the lines with protobuf:
-either way the columns are the same, which ``tests/test_line_wire.py`` checks.
+and lines whose distinct texts share a hash, make :func:`read_lines` answer None, and
+the caller parses the lines with protobuf: either way the columns are the same, which
+``tests/test_line_wire.py`` checks.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from gateway.keys import dup_key_prefix
-from gateway.line_columns import LineColumns, join_slots, table_slot
+from gateway.line_columns import LineColumns
 
 # FeeLine's fields (claims/v1/claims.proto) and where the reader puts them: number
 # columns of _INTS, (start, length) pairs of _TEXTS. tests/test_line_wire.py checks the
@@ -67,11 +70,17 @@ def _varint(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
     return 0, -1
 
 
+_FNV_OFFSET = -3750763034362895579  # FNV-1a, 64 bits (0xcbf29ce484222325 as int64)
+_FNV_PRIME = 1099511628211
+
+
 @njit(cache=True, nogil=True)
-def _read(buf: np.ndarray, ends: np.ndarray, ints: np.ndarray, texts: np.ndarray) -> int:
+def _read(buf: np.ndarray, ends: np.ndarray, ints: np.ndarray, texts: np.ndarray,
+          hashes: np.ndarray) -> int:
     """Read line ``i`` of ``buf`` (``ends[i - 1]`` to ``ends[i]``) into ``ints[i]``
-    (the number columns) and ``texts[i]`` (start and length of each text field; fields
-    absent stay 0). Returns -1, or the first line it did not read."""
+    (the number columns), ``texts[i]`` (start and length of each text field; fields
+    absent stay 0) and ``hashes[i]`` (a 64-bit FNV-1a hash of each text field).
+    Returns -1, or the first line it did not read."""
     start = 0
     for i in range(ends.shape[0]):
         end = ends[i]
@@ -121,8 +130,15 @@ def _read(buf: np.ndarray, ends: np.ndarray, ints: np.ndarray, texts: np.ndarray
                 elif 1 <= number <= 10 or number == 0:
                     return i  # a number field written packed: left to protobuf
                 if col >= 0:
+                    h = _FNV_OFFSET
+                    for b in range(pos, pos + length):
+                        c = buf[b]
+                        if c < 0x20 or c > 0x7E:  # printable ASCII only
+                            return i
+                        h = (h ^ c) * _FNV_PRIME
                     texts[i, 2 * col] = pos
                     texts[i, 2 * col + 1] = length
+                    hashes[i, col] = h
                 pos += length
             elif wire == 1 and number > 10:
                 pos += 8
@@ -132,60 +148,90 @@ def _read(buf: np.ndarray, ends: np.ndarray, ints: np.ndarray, texts: np.ndarray
                 return i
             if pos > end:
                 return i
+        for k in range(_TEXTS):
+            if texts[i, 2 * k + 1] == 0:
+                hashes[i, k] = _FNV_OFFSET  # absent or empty: the hash of no bytes
         start = end
     return -1
 
 
-@dataclass(slots=True)
-class _Text:
-    """A text column as bytes: one zero-padded row per line, and each line's length."""
+@njit(cache=True, nogil=True)
+def _dictionary(buf: np.ndarray, start: np.ndarray, length: np.ndarray,
+                hashes: np.ndarray, index: np.ndarray, first: np.ndarray) -> int:
+    """Number the distinct texts of a column in the order they are met: ``index[i]``
+    is line ``i``'s number, ``first[k]`` the first line of number ``k``. Returns how
+    many there are, or -1 if two different texts share a hash (an open-addressing
+    table of hashes; each line's text is compared byte for byte with the first line
+    of its hash)."""
+    n = start.shape[0]
+    size = 1
+    while size < 2 * n:
+        size *= 2
+    slots = np.full(size, -1, np.int64)
+    count = 0
+    for i in range(n):
+        h = hashes[i]
+        s = h & (size - 1)
+        while slots[s] >= 0 and hashes[first[slots[s]]] != h:
+            s = (s + 1) & (size - 1)
+        k = slots[s]
+        if k < 0:
+            k = slots[s] = count
+            first[count] = i
+            count += 1
+        else:
+            j = first[k]
+            if length[i] != length[j]:
+                return -1
+            for b in range(length[i]):
+                if buf[start[i] + b] != buf[start[j] + b]:
+                    return -1
+        index[i] = k
+    return count
 
-    matrix: np.ndarray  # n x width uint8
-    length: np.ndarray  # n int64
 
-    @classmethod
-    def gather(cls, buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> _Text:
-        width = int(length.max(initial=0))
-        if width == 0:  # no line has the field (and ``buf`` may be empty)
-            return cls(np.zeros((len(length), 1), dtype=np.uint8), length)
-        place = np.arange(width)
-        matrix = np.take(buf, start[:, None] + place, mode="clip")
-        matrix[place >= length[:, None]] = 0
-        return cls(matrix, length)
-
-    def printable(self) -> bool:
-        """Every used byte is printable ASCII (so no NUL and no newline)."""
-        m = self.matrix
-        used = np.arange(m.shape[1]) < self.length[:, None]
-        return not bool(np.any(((m < 0x20) | (m > 0x7E)) & used))
-
-    def distinct(self) -> tuple[list[str], np.ndarray]:
-        """The distinct values and each line's index into them. (A row seen as one
-        fixed-width byte string: its padding zeros are dropped, and printable text has
-        no zero of its own.)"""
-        rows = np.ascontiguousarray(self.matrix).view(f"S{self.matrix.shape[1]}").reshape(-1)
-        values, index = np.unique(rows, return_inverse=True)
-        return [v.decode("ascii") for v in values.tolist()], index.reshape(-1)
+@njit(cache=True, nogil=True)
+def _join_lines(prefixes: np.ndarray, offsets: np.ndarray, prefix: np.ndarray,
+                buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Line ``i``'s bytes are entry ``prefix[i]`` of ``prefixes`` (its bytes from
+    ``offsets``), then ``buf[start[i]:start[i] + length[i]]``, then a newline."""
+    n = start.shape[0]
+    total = 0
+    for i in range(n):
+        total += offsets[prefix[i] + 1] - offsets[prefix[i]] + length[i] + 1
+    out = np.empty(total, np.uint8)
+    pos = 0
+    for i in range(n):
+        e = prefix[i]
+        for b in range(offsets[e], offsets[e + 1]):
+            out[pos] = prefixes[b]
+            pos += 1
+        for b in range(start[i], start[i] + length[i]):
+            out[pos] = buf[b]
+            pos += 1
+        out[pos] = 10  # newline
+        pos += 1
+    return out
 
 
 @dataclass(slots=True)
 class StoredLines:
     """An episode's lines in ``feedetl_sn`` order: their columns, their service dates
     (dictionary-encoded; '' is the claim's date) and what their duplicate-charge keys
-    are made of."""
+    are made of (the prescription numbers' places in ``buf``)."""
 
     columns: LineColumns
     dates: list[str]
     date: np.ndarray
-    prescription: _Text
+    buf: np.ndarray
+    prescription: tuple[np.ndarray, np.ndarray]  # (start, length) per line
 
     def dup_keys(self, institution_code: str, date_days: list[int]) -> list[str]:
         """Each line's ``keys.dup_key``, ``date_days`` the day number of each of
         ``dates``: the key's prefix from a table of the distinct (item, date) pairs,
         then the prescription number, then a newline, as one byte string split once."""
         cols = self.columns
-        n = len(cols.item)
-        if n == 0:
+        if len(cols) == 0:
             return []
         per_item = len(self.dates)
         pairs, index = np.unique(cols.item * per_item + self.date, return_inverse=True)
@@ -194,15 +240,30 @@ class StoredLines:
                            date_days[p % per_item]).encode()
             for p in pairs.tolist()
         ]
-        newline = (np.full((n, 1), ord("\n"), dtype=np.uint8), np.ones(n, dtype=np.int64))
-        blob = join_slots([
-            table_slot(prefixes, index.reshape(-1)),
-            (self.prescription.matrix, self.prescription.length),
-            newline,
-        ])
-        keys = blob.decode("ascii").split("\n")
+        offsets = np.zeros(len(prefixes) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in prefixes], out=offsets[1:])
+        start, length = self.prescription
+        blob = _join_lines(np.frombuffer(b"".join(prefixes), dtype=np.uint8), offsets,
+                           index.reshape(-1), self.buf, start, length)
+        keys = blob.tobytes().decode("ascii").split("\n")
         keys.pop()  # after the last newline
         return keys
+
+
+def _distinct(joined: bytes, buf: np.ndarray, start: np.ndarray, length: np.ndarray,
+              hashes: np.ndarray) -> tuple[list[str], np.ndarray] | None:
+    """A text column's distinct values, in the order they are met, and each line's
+    index into them; None if two values share a hash."""
+    n = len(start)
+    index = np.empty(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    count = _dictionary(buf, start, length, hashes, index, first)
+    if count < 0:
+        return None
+    first = first[:count]
+    return [joined[s:s + k].decode("ascii")
+            for s, k in zip(start[first].tolist(), length[first].tolist(), strict=True)
+            ], index
 
 
 def read_lines(serialized: list[bytes]) -> StoredLines | None:
@@ -210,20 +271,20 @@ def read_lines(serialized: list[bytes]) -> StoredLines | None:
     for lines this reader leaves to protobuf (see the module docstring)."""
     n = len(serialized)
     ends = np.cumsum(np.fromiter(map(len, serialized), dtype=np.int64, count=n))
-    buf = np.frombuffer(b"".join(serialized), dtype=np.uint8)
+    joined = b"".join(serialized)
+    buf = np.frombuffer(joined, dtype=np.uint8)
     ints = np.empty((n, _INTS), dtype=np.int64)
     texts = np.empty((n, 2 * _TEXTS), dtype=np.int64)
-    if _read(buf, ends, ints, texts) >= 0:
+    hashes = np.empty((n, _TEXTS), dtype=np.int64)
+    if _read(buf, ends, ints, texts, hashes) >= 0:
         return None
     order = np.argsort(ints[:, _SN], kind="stable")
-    ints = ints[order]
-    texts = texts[order]
-    text = [_Text.gather(buf, texts[:, 2 * k], texts[:, 2 * k + 1]) for k in range(_TEXTS)]
-    if not all(t.printable() for t in text):
+    ints, texts, hashes = ints[order], texts[order], hashes[order]
+    items, practitioners, dates = (
+        _distinct(joined, buf, texts[:, 2 * k], texts[:, 2 * k + 1], hashes[:, k])
+        for k in (_ITEM, _PRACTITIONER, _DATE))
+    if items is None or practitioners is None or dates is None:
         return None
-    item_codes, item = text[_ITEM].distinct()
-    practitioners, practitioner = text[_PRACTITIONER].distinct()
-    dates, date = text[_DATE].distinct()
     columns = LineColumns(
         feedetl_sn=ints[:, _SN],
         unit_price_fen=ints[:, _PRICE],
@@ -231,14 +292,17 @@ def read_lines(serialized: list[bytes]) -> StoredLines | None:
         amount_fen=ints[:, _AMOUNT],
         days_supply=ints[:, _DAYS_SUPPLY],
         in_discharge_order=ints[:, _IN_ORDER],
-        item_codes=item_codes,
-        item=item,
-        practitioners=practitioners,
-        practitioner=practitioner,
+        item_codes=items[0],
+        item=items[1],
+        practitioners=practitioners[0],
+        practitioner=practitioners[1],
     )
-    return StoredLines(columns, dates, date, text[_RX])
+    return StoredLines(columns, dates[0], dates[1], buf,
+                       (texts[:, 2 * _RX].copy(), texts[:, 2 * _RX + 1].copy()))
 
 
 def warm() -> None:
     """Compile, or load from the on-disk cache, the reader."""
-    read_lines([b"\x08\x01\x12\x01A"])
+    stored = read_lines([b"\x08\x01\x12\x01A\x42\x01R"])
+    assert stored is not None
+    stored.dup_keys("I", [0])

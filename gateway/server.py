@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer  # = grpc_health.v1.health.aio
 
 from claims.v1 import claims_pb2
-from gateway import line_wire, metrics
+from gateway import line_columns, line_wire, metrics
 from gateway.accesslog import AccessLog
 from gateway.admission import AdmissionConfig
 from gateway.budget import Budgets
@@ -252,6 +252,7 @@ async def start_server(config: Config) -> RunningServer:
         await store.close()
         raise NotSeeded("no policy in Redis: run `claimgate seed` first")
     reference = Reference.build(data, warm=True)
+    line_columns.warm()
     line_wire.warm()
     server = grpc.aio.server(
         # No maximum_concurrent_rpcs: gRPC's core would count health checks and calls

@@ -359,7 +359,21 @@ def _kept_lines_of_columns(plan: ClaimPlan, verdict: Verdict, engine: Engine
     fill = kept & (item >= 0) & engine.item_is_drug[np.maximum(item, 0)] & (
         li[:, M.LI_DAYS_SUPPLY] > 0)
     keys = plan.dup_keys
-    return [keys[i] for i in np.flatnonzero(kept).tolist()], np.flatnonzero(fill).tolist()
+    kept_keys = list(keys) if kept.all() else [keys[i] for i in np.flatnonzero(kept).tolist()]
+    return kept_keys, np.flatnonzero(fill).tolist()
+
+
+def _last_fills(columns: LineColumns, fill_lines: list[int]) -> list[tuple[int, str, int]]:
+    """Of the lines that record a fill, the last line of each drug, as (line, item code,
+    days supply), the drugs in the order their first such line comes: what recording
+    every line in order leaves (a later line of a drug overwrites its fill)."""
+    lines = np.asarray(fill_lines, dtype=np.int64)
+    items = columns.item[lines]
+    _, first = np.unique(items, return_index=True)
+    _, last_reversed = np.unique(items[::-1], return_index=True)
+    last = lines[len(lines) - 1 - last_reversed]  # per drug, in the order of ``first``
+    return [(i, columns.item_code(i), int(columns.days_supply[i]))
+            for i in last[np.argsort(first)].tolist()]
 
 
 def commit_plan(
@@ -396,14 +410,13 @@ def commit_plan(
     }
     if columns is not None:
         dup_keys, fill_lines = _kept_lines_of_columns(plan, verdict, engine)
-        filled = [(columns.item_code(i), int(columns.days_supply[i])) for i in fill_lines]
+        filled = _last_fills(columns, fill_lines)
     else:
         dup_keys, fill_lines = _kept_lines(lines, plan, lo, engine)
-        filled = [(lines[i].item_code, lines[i].days_supply) for i in fill_lines]
+        filled = [(i, lines[i].item_code, lines[i].days_supply) for i in fill_lines]
     fills: dict[str, str] = {}
     prior_fills: dict[str, str] = {}
-    for i, (code, days_supply) in zip(fill_lines, filled, strict=True):
-        # in line order: a drug's last line gives its fill
+    for i, code, days_supply in filled:  # in line order: a drug's last line gives its fill
         fills[code] = f"{plan.line_days[i]}:{days_supply}"
         prev = snap.fills.get(code)
         prior_fills[code] = f"{prev[0]}:{prev[1]}" if prev else ""

@@ -71,11 +71,13 @@ n = tonumber(ARGV[at])
 if n > 0 then hset_pairs(fills, at + 1, n) end
 at = at + 2 * n + 1
 n = tonumber(ARGV[at])
+local settlement_id = ARGV[4]
 for b = 0, n - 1, BATCH do
-  local pairs_ = {}
-  for i = b + 1, math.min(n, b + BATCH) do
-    pairs_[#pairs_ + 1] = ARGV[at + i]
-    pairs_[#pairs_ + 1] = ARGV[4]
+  local pairs_, j = {}, 0  -- a counter, not #pairs_: the length operator is a search
+  for i = at + b + 1, at + math.min(n, b + BATCH) do
+    pairs_[j + 1] = ARGV[i]
+    pairs_[j + 2] = settlement_id
+    j = j + 2
   end
   redis.call('HSET', dups, unpack(pairs_))
 end
