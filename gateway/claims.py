@@ -312,8 +312,9 @@ class ClaimPath:
             if len(late):
                 raise InvalidArgument(f"lines[{late[0]}].service_date",
                                       "an uploaded line is dated after the discharge")
-            plan = S.ClaimPlan(days.tolist(), sorted(stored.columns.item_codes),
-                               stored.dup_keys(req.institution_code, date_days))
+            dup_keys, dup_keys_resp = stored.dup_keys(req.institution_code, date_days)
+            plan = S.ClaimPlan(days.tolist(), sorted(stored.columns.item_codes), dup_keys,
+                               dup_keys_resp)
         else:
             lines = sorted(parse_fee_lines(snap.episode_lines), key=_FEEDETL_SN)
             # An episode's lines share a few dates: each distinct date is parsed once.
@@ -331,7 +332,7 @@ class ClaimPath:
             cols = columns_of(lines)
             plan = S.plan_claim_days(req.institution_code, lines, line_days)
         snap.fills, snap.dup_seen = await self.store.read_abuse_state(
-            snap.keys, plan.fill_items, plan.dup_keys
+            snap.keys, plan.fill_items, plan.dup_keys, plan.dup_keys_resp
         )
         order_day = int(ep.get("ord", "-1"))
         return ClaimLines(

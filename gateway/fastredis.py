@@ -40,6 +40,7 @@ import contextlib
 import hashlib
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlparse
 
@@ -68,13 +69,30 @@ def _retrieve(fut: asyncio.Future[Any]) -> None:
 _BULK_HEADERS = tuple(b"$%d\r\n" % n for n in range(1024))  # of the common lengths
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """Arguments already encoded: ``count`` RESP bulk strings, one after the other in
+    ``resp``. A command's arguments may hold one in place of those ``count`` arguments
+    (an episode's thousands of duplicate-charge keys, encoded column-wise by
+    gateway/line_wire.py)."""
+
+    count: int
+    resp: bytes
+
+
+def bulk_strings(values: Sequence[str]) -> Encoded:
+    """``values`` as one :class:`Encoded` (what :func:`_encode` writes for each)."""
+    return Encoded(len(values), _encode(values)[len(b"*%d\r\n" % len(values)):])
+
+
 def _encode(args: Sequence[Any]) -> bytes:
     """One command in RESP: an array of bulk strings (a claim's commit has ~100 of them).
     Each argument adds three parts to one join (header, bytes, CRLF): no formatting
     copies the bytes, and the headers of short arguments are built once."""
-    out = [b"*%d\r\n" % len(args)]
+    out = [b""]
     append = out.append
     headers = _BULK_HEADERS
+    spliced = 0  # arguments in Encoded blocks, besides the block itself
     for a in args:
         t = type(a)
         if t is str:
@@ -83,6 +101,10 @@ def _encode(args: Sequence[Any]) -> bytes:
             b = a
         elif t is int:
             b = b"%d" % a
+        elif t is Encoded:
+            append(a.resp)
+            spliced += a.count - 1
+            continue
         elif isinstance(a, bytearray | memoryview):
             b = bytes(a)
         elif isinstance(a, numbers.Integral):  # bool, numpy integers
@@ -93,6 +115,7 @@ def _encode(args: Sequence[Any]) -> bytes:
         append(headers[n] if n < 1024 else b"$%d\r\n" % n)
         append(b)
         append(b"\r\n")
+    out[0] = b"*%d\r\n" % (len(args) + spliced)
     return b"".join(out)
 
 

@@ -293,6 +293,7 @@ def line_results_wire(cols: LineColumns, lo: np.ndarray, reason_names: dict[int,
 
 
 def warm() -> None:
-    """Compile, or load from the on-disk cache, the encoder."""
-    cols = LineColumns.of([pb.FeeLine(feedetl_sn=-1, item_code="A")])
-    line_results_wire(cols, np.zeros((1, M.LO_N), dtype=np.int64), {})
+    """Compile, or load from the on-disk cache, the encoder (with two lines, as the
+    reader is warmed: an array of one row can have other strides)."""
+    cols = LineColumns.of([pb.FeeLine(feedetl_sn=-1, item_code="A"), pb.FeeLine()])
+    line_results_wire(cols, np.zeros((2, M.LO_N), dtype=np.int64), {})

@@ -13,20 +13,23 @@ another compiled loop.
 
 The reader reads what ``FeeLine.SerializeToString`` writes, and the rest of protobuf's
 wire format as protobuf reads it: fields in any order, a field repeated (the last one
-counts), fields it does not know skipped. Lines it will not read, a field of an
-unexpected wire type or text that is not printable ASCII (validation admits only that),
-and lines whose distinct texts share a hash, make :func:`read_lines` answer None, and
-the caller parses the lines with protobuf: either way the columns are the same, which
-``tests/test_line_wire.py`` checks.
+counts), fields it does not know skipped. Lines it will not read make
+:func:`read_lines` answer None, and the caller parses the lines with protobuf: what
+protobuf refuses too (a line cut short, a tag or a length of more than five bytes, a
+field number out of range), a known field of an unexpected wire type, text that is not
+printable ASCII (validation admits only that), and distinct texts that share a hash.
+Either way the columns are the same, which ``tests/test_line_wire.py`` checks.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
+from gateway.fastredis import Encoded
 from gateway.keys import dup_key_prefix
 from gateway.line_columns import LineColumns
 
@@ -52,12 +55,13 @@ FIELDS = {  # field number: (name, "int32" | "int64" | "bool" | "text", column)
 
 
 @njit(cache=True, nogil=True)
-def _varint(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
+def _varint(buf: np.ndarray, pos: int, end: int, most: int) -> tuple[int, int]:
     """The varint at ``pos`` and the place after it; the place is -1 if it runs past
-    ``end`` or is longer than 10 bytes. Bits beyond 64 are dropped, as protobuf does."""
+    ``end`` or is longer than ``most`` bytes (10 for a value; protobuf reads a tag or a
+    length in at most 5). Bits beyond 64 are dropped, as protobuf does."""
     value = 0
     shift = 0
-    while shift < 70:
+    while shift < 7 * most:
         if pos >= end:
             return 0, -1
         b = buf[pos]
@@ -90,13 +94,15 @@ def _read(buf: np.ndarray, ends: np.ndarray, ints: np.ndarray, texts: np.ndarray
         for k in range(2 * _TEXTS):
             texts[i, k] = 0
         while pos < end:
-            key, pos = _varint(buf, pos, end)
-            if pos < 0:
+            key, pos = _varint(buf, pos, end, 5)
+            if pos < 0 or key > 0xFFFFFFFF:
                 return i
             number = key >> 3
             wire = key & 7
+            if number == 0 or number >= 1 << 29:  # not a field number
+                return i
             if wire == 0:
-                value, pos = _varint(buf, pos, end)
+                value, pos = _varint(buf, pos, end, 10)
                 if pos < 0:
                     return i
                 if number == 1 or number == 6:  # int32: the low 32 bits, signed
@@ -112,10 +118,10 @@ def _read(buf: np.ndarray, ends: np.ndarray, ints: np.ndarray, texts: np.ndarray
                     ints[i, _AMOUNT] = value
                 elif number == 10:
                     ints[i, _IN_ORDER] = 1 if value != 0 else 0
-                elif number == 2 or 7 <= number <= 9 or number == 0:
+                elif number == 2 or 7 <= number <= 9:
                     return i
             elif wire == 2:
-                length, pos = _varint(buf, pos, end)
+                length, pos = _varint(buf, pos, end, 5)
                 if pos < 0 or length < 0 or length > end - pos:
                     return i
                 col = -1
@@ -127,7 +133,7 @@ def _read(buf: np.ndarray, ends: np.ndarray, ints: np.ndarray, texts: np.ndarray
                     col = _RX
                 elif number == 9:
                     col = _PRACTITIONER
-                elif 1 <= number <= 10 or number == 0:
+                elif number <= 10:
                     return i  # a number field written packed: left to protobuf
                 if col >= 0:
                     h = _FNV_OFFSET
@@ -155,14 +161,31 @@ def _read(buf: np.ndarray, ends: np.ndarray, ints: np.ndarray, texts: np.ndarray
     return -1
 
 
+# The slot of a hash in _dictionary's table: the hash mixed with a seed drawn when the
+# process starts (MurmurHash3's 64-bit finalizer, so that every bit of the hash counts,
+# on int64 with logical shifts). FNV-1a's low bits depend only on the low bits of the
+# text, and an uploader could otherwise choose codes that all land in one slot.
+_SEED = secrets.randbits(63)
+
+
+@njit(cache=True, nogil=True)
+def _mix(h: int) -> int:
+    h ^= (h >> 33) & 0x7FFFFFFF
+    h *= -49064778989728563  # 0xff51afd7ed558ccd
+    h ^= (h >> 33) & 0x7FFFFFFF
+    h *= -4265267296055464877  # 0xc4ceb9fe1a85ec53
+    h ^= (h >> 33) & 0x7FFFFFFF
+    return h
+
+
 @njit(cache=True, nogil=True)
 def _dictionary(buf: np.ndarray, start: np.ndarray, length: np.ndarray,
-                hashes: np.ndarray, index: np.ndarray, first: np.ndarray) -> int:
+                hashes: np.ndarray, seed: int, index: np.ndarray, first: np.ndarray) -> int:
     """Number the distinct texts of a column in the order they are met: ``index[i]``
     is line ``i``'s number, ``first[k]`` the first line of number ``k``. Returns how
     many there are, or -1 if two different texts share a hash (an open-addressing
-    table of hashes; each line's text is compared byte for byte with the first line
-    of its hash)."""
+    table of hashes, placed by :func:`_mix` of the hash and ``seed``; each line's
+    text is compared byte for byte with the first line of its hash)."""
     n = start.shape[0]
     size = 1
     while size < 2 * n:
@@ -171,7 +194,7 @@ def _dictionary(buf: np.ndarray, start: np.ndarray, length: np.ndarray,
     count = 0
     for i in range(n):
         h = hashes[i]
-        s = h & (size - 1)
+        s = _mix(h ^ seed) & (size - 1)
         while slots[s] >= 0 and hashes[first[slots[s]]] != h:
             s = (s + 1) & (size - 1)
         k = slots[s]
@@ -192,24 +215,48 @@ def _dictionary(buf: np.ndarray, start: np.ndarray, length: np.ndarray,
 
 @njit(cache=True, nogil=True)
 def _join_lines(prefixes: np.ndarray, offsets: np.ndarray, prefix: np.ndarray,
-                buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Line ``i``'s bytes are entry ``prefix[i]`` of ``prefixes`` (its bytes from
-    ``offsets``), then ``buf[start[i]:start[i] + length[i]]``, then a newline."""
+                buf: np.ndarray, start: np.ndarray, length: np.ndarray,
+                resp: bool) -> np.ndarray:
+    """Line ``i`` is entry ``prefix[i]`` of ``prefixes`` (its bytes from ``offsets``)
+    followed by ``buf[start[i]:start[i] + length[i]]``: each line then a newline, or
+    (``resp``) each line as a RESP bulk string, ``$<length>\\r\\n<line>\\r\\n``."""
     n = start.shape[0]
     total = 0
     for i in range(n):
-        total += offsets[prefix[i] + 1] - offsets[prefix[i]] + length[i] + 1
+        size = offsets[prefix[i] + 1] - offsets[prefix[i]] + length[i]
+        total += size + 1
+        if resp:
+            digits = 1
+            while size >= 10 ** digits:
+                digits += 1
+            total += 1 + digits + 2 + 1  # '$', the length, CRLF; then a CR before the newline
     out = np.empty(total, np.uint8)
     pos = 0
     for i in range(n):
         e = prefix[i]
+        if resp:
+            size = offsets[e + 1] - offsets[e] + length[i]
+            digits = 1
+            while size >= 10 ** digits:
+                digits += 1
+            out[pos] = 36  # '$'
+            for d in range(digits):
+                out[pos + digits - d] = 48 + size % 10
+                size //= 10
+            pos += 1 + digits
+            out[pos] = 13
+            out[pos + 1] = 10
+            pos += 2
         for b in range(offsets[e], offsets[e + 1]):
             out[pos] = prefixes[b]
             pos += 1
         for b in range(start[i], start[i] + length[i]):
             out[pos] = buf[b]
             pos += 1
-        out[pos] = 10  # newline
+        if resp:
+            out[pos] = 13
+            pos += 1
+        out[pos] = 10
         pos += 1
     return out
 
@@ -226,13 +273,16 @@ class StoredLines:
     buf: np.ndarray
     prescription: tuple[np.ndarray, np.ndarray]  # (start, length) per line
 
-    def dup_keys(self, institution_code: str, date_days: list[int]) -> list[str]:
+    def dup_keys(self, institution_code: str, date_days: list[int]
+                 ) -> tuple[list[str], Encoded]:
         """Each line's ``keys.dup_key``, ``date_days`` the day number of each of
-        ``dates``: the key's prefix from a table of the distinct (item, date) pairs,
-        then the prescription number, then a newline, as one byte string split once."""
+        ``dates``; and the same keys as RESP bulk strings, for the commands that send
+        them. The key's prefix comes from a table of the distinct (item, date) pairs,
+        then the prescription number."""
         cols = self.columns
-        if len(cols) == 0:
-            return []
+        n = len(cols)
+        if n == 0:
+            return [], Encoded(0, b"")
         per_item = len(self.dates)
         pairs, index = np.unique(cols.item * per_item + self.date, return_inverse=True)
         prefixes = [
@@ -242,12 +292,14 @@ class StoredLines:
         ]
         offsets = np.zeros(len(prefixes) + 1, dtype=np.int64)
         np.cumsum([len(p) for p in prefixes], out=offsets[1:])
+        table = np.frombuffer(b"".join(prefixes), dtype=np.uint8)
         start, length = self.prescription
-        blob = _join_lines(np.frombuffer(b"".join(prefixes), dtype=np.uint8), offsets,
-                           index.reshape(-1), self.buf, start, length)
-        keys = blob.tobytes().decode("ascii").split("\n")
+        index = index.reshape(-1)
+        lines = _join_lines(table, offsets, index, self.buf, start, length, False)
+        keys = lines.tobytes().decode("ascii").split("\n")
         keys.pop()  # after the last newline
-        return keys
+        resp = _join_lines(table, offsets, index, self.buf, start, length, True)
+        return keys, Encoded(n, resp.tobytes())
 
 
 def _distinct(joined: bytes, buf: np.ndarray, start: np.ndarray, length: np.ndarray,
@@ -257,7 +309,7 @@ def _distinct(joined: bytes, buf: np.ndarray, start: np.ndarray, length: np.ndar
     n = len(start)
     index = np.empty(n, dtype=np.int64)
     first = np.empty(n, dtype=np.int64)
-    count = _dictionary(buf, start, length, hashes, index, first)
+    count = _dictionary(buf, start, length, hashes, _SEED, index, first)
     if count < 0:
         return None
     first = first[:count]
@@ -302,7 +354,8 @@ def read_lines(serialized: list[bytes]) -> StoredLines | None:
 
 
 def warm() -> None:
-    """Compile, or load from the on-disk cache, the reader."""
-    stored = read_lines([b"\x08\x01\x12\x01A\x42\x01R"])
+    """Compile, or load from the on-disk cache, the reader: with two lines, so that
+    the column views it passes have an episode's strides."""
+    stored = read_lines([b"\x08\x02\x12\x01A\x42\x01R", b"\x08\x01\x12\x01B"])
     assert stored is not None
-    stored.dup_keys("I", [0])
+    stored.dup_keys("I", [0])  # both encodings

@@ -20,6 +20,7 @@ from claims.v1 import claims_pb2 as pb
 from gateway import line_columns
 from gateway.adjudicator import Verdict
 from gateway.domain import Institution, Member
+from gateway.fastredis import Encoded
 from gateway.keys import dup_key
 from gateway.line_columns import LineColumns
 from gateway.store import MemberSnapshot, SettlementCommit
@@ -120,6 +121,7 @@ class ClaimPlan:
     line_days: list[int]
     fill_items: list[str]
     dup_keys: list[str]
+    dup_keys_resp: Encoded | None = None  # the same keys encoded, when built column-wise
 
 
 def plan_claim(
@@ -465,6 +467,8 @@ def commit_plan(
         accumulator_increments=increments,
         fills=fills,
         dup_keys=dup_keys,
+        # All kept: the keys as the claim's plan has them encoded, when it has.
+        dup_keys_resp=plan.dup_keys_resp if len(dup_keys) == len(plan.dup_keys) else None,
         record=record,
         service_day=service_day,
         settle_day=settle_day,

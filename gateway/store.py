@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from gateway import metrics
 from gateway.budget import DEADLINE, within
 from gateway.domain import Institution, Member
-from gateway.fastredis import FastRedis, Script
+from gateway.fastredis import Encoded, FastRedis, Script
 from gateway.keys import PARTITIONS, MemberKeys, partition_of_settlement, tag, totals_key
 from gateway.record_codecs import (
     catalogue_from_json,
@@ -85,6 +85,7 @@ class SettlementCommit:
     accumulator_increments: dict[str, int]  # full field names (``y2026:band``) -> fen
     fills: dict[str, str] = field(default_factory=dict)  # item code -> "<day>:<days>"
     dup_keys: Sequence[str] = ()
+    dup_keys_resp: Encoded | None = None  # ``dup_keys`` encoded, to send as they are
     # The settlement record; the script also takes the journal entry and the
     # reconciliation totals from its fields.
     record: dict[str, bytes | str | int] = field(default_factory=dict)
@@ -453,7 +454,10 @@ class Store:
         args.append(len(c.fills))
         args += pairs(c.fills.items())
         args.append(len(c.dup_keys))
-        args += c.dup_keys
+        if c.dup_keys_resp is not None:
+            args.append(c.dup_keys_resp)
+        else:
+            args += c.dup_keys
         args.append(len(c.record))
         args += pairs(c.record.items())
         out = await self._bounded("commit", self._commit(
@@ -586,13 +590,18 @@ class Store:
         return _strings(out)
 
     async def read_abuse_state(
-        self, keys: MemberKeys, fill_items: Sequence[str], dup_keys: Sequence[str]
+        self, keys: MemberKeys, fill_items: Sequence[str], dup_keys: Sequence[str],
+        dup_keys_resp: Encoded | None = None,
     ) -> tuple[dict[str, tuple[int, int]], frozenset[str]]:
         """Fills and duplicate keys for lines known only after the first read (episodes).
-        Any commit that changes them also bumps the member version the commit checks."""
+        Any commit that changes them also bumps the member version the commit checks.
+        ``dup_keys_resp``: the same keys already encoded."""
+        dup_args: Sequence[Any] = dup_keys or ["-"]
+        if dup_keys and dup_keys_resp is not None:
+            dup_args = [dup_keys_resp]
         fills_raw, dups_raw = await self._bounded("abuse_state", asyncio.gather(
             self.fast.execute(["HMGET", keys.fills, *(fill_items or ["-"])], key=keys.fills),
-            self.fast.execute(["HMGET", keys.dups, *(dup_keys or ["-"])], key=keys.dups),
+            self.fast.execute(["HMGET", keys.dups, *dup_args], key=keys.dups),
         ))
         fills: dict[str, tuple[int, int]] = {}
         for code, value in zip(fill_items, fills_raw, strict=False):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 import string
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from claims.v1 import claims_pb2 as pb
 from gateway import line_wire as LW
 from gateway.claims import _FEEDETL_SN, parse_fee_lines
+from gateway.fastredis import bulk_strings
 from gateway.keys import dup_key
 from gateway.line_columns import LineColumns, varint
 
@@ -113,9 +116,11 @@ def test_the_wire_reader_reads_what_protobuf_parses(serialized: list[bytes],
     assert got.dates == list(dict.fromkeys(ln.service_date for ln in lines))
     date_days = [rnd.randrange(-5, 30_000) for _ in got.dates]
     day_of = dict(zip(got.dates, date_days, strict=True))
-    assert got.dup_keys("H0001", date_days) == [
+    keys, encoded = got.dup_keys("H0001", date_days)
+    assert keys == [
         dup_key("H0001", ln.item_code, day_of[ln.service_date], ln.prescription_no)
         for ln in lines]
+    assert encoded == bulk_strings(keys)
 
 
 LINE = pb.FeeLine(feedetl_sn=1, item_code="D0001", prescription_no="RX1").SerializeToString()
@@ -131,6 +136,10 @@ LINE = pb.FeeLine(feedetl_sn=1, item_code="D0001", prescription_no="RX1").Serial
     LINE + varint(20 << 3 | 3),  # a group
     LINE + varint(0) + varint(1),  # field number 0
     LINE + b"\xff" * 11,  # a varint of more than 10 bytes
+    LINE + b"\x88\x80\x80\x80\x80\x00\x07",  # a tag in 6 bytes (protobuf reads 5 at most)
+    LINE + b"\x80\x80\x80\x80\x10\x01",  # field number 2**29
+    LINE + b"\xf8\xff\xff\xff\x7f\x01",  # field number 2**32 - 1: past 2**29 - 1
+    LINE + b"\x12\x81\x80\x80\x80\x80\x00A",  # a length in 6 bytes
 ])
 def test_lines_the_reader_leaves_to_protobuf(bad: bytes) -> None:
     assert LW.read_lines([LINE, bad]) is None
@@ -159,3 +168,45 @@ def test_texts_that_share_a_hash_are_noticed() -> None:
     start, length = np.array([0, 5, 0]), np.array([5, 5, 5])
     assert LW._distinct(joined, buf, start, length, np.array([1, 2, 1])) is not None
     assert LW._distinct(joined, buf, start, length, np.array([1, 1, 1])) is None
+
+
+def test_a_line_protobuf_refuses_is_refused() -> None:
+    """Each line the reader leaves to protobuf is one protobuf does not read either
+    (or reads but the reader does not: a packed or mistyped known field)."""
+    import google.protobuf.message
+
+    for bad in (LINE + b"\x88\x80\x80\x80\x80\x00\x07", LINE + b"\x80\x80\x80\x80\x10\x01",
+                LINE + b"\x12\x81\x80\x80\x80\x80\x00A", LINE[:-1]):
+        with pytest.raises(google.protobuf.message.DecodeError):
+            parse_fee_lines([bad])
+
+
+def test_texts_whose_hashes_share_their_low_bits_get_different_slots() -> None:
+    """The table places a hash by its mix with the process's seed: hashes that agree in
+    their low 16 bits (FNV-1a's low bits follow the text's) spread over the table."""
+    hashes = [(k << 16) | 0x1234 for k in range(1, 4097)]
+    slots = {LW._mix(h ^ LW._SEED) & 0xFFFF for h in hashes}
+    assert len(slots) > 3500  # of 4,096; a uniform draw leaves about 3,970
+
+
+def test_the_start_up_warm_compiles_what_an_episode_calls() -> None:
+    """After ``warm()``, reading a real episode and encoding its line results compiles
+    nothing more (checked in a fresh interpreter: other tests compile other shapes)."""
+    code = """
+import numpy as np
+from claims.v1 import claims_pb2 as pb
+from gateway import line_columns as LC, line_wire as LW
+LC.warm(); LW.warm()
+funcs = [LW._read, LW._dictionary, LW._join_lines, LC._encode_messages]
+before = [len(f.signatures) for f in funcs]
+lines = [pb.FeeLine(feedetl_sn=sn, item_code=f"D{sn % 7}", prescription_no=f"RX{sn}",
+                    practitioner_code="DR1", service_date="2026-11-20", quantity=2)
+         for sn in range(1, 200)]
+stored = LW.read_lines([ln.SerializeToString() for ln in reversed(lines)])
+stored.dup_keys("H1", [20000])
+LC.line_results_wire(stored.columns, np.ones((199, 6), dtype=np.int64), {})
+print([len(f.signatures) for f in funcs] == before)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=300)
+    assert done.stdout.strip() == "True", done.stdout + done.stderr

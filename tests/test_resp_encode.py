@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.fastredis import _encode
+from gateway.fastredis import Encoded, _encode, bulk_strings
 
 
 def test_every_kind_of_argument_is_one_bulk_string() -> None:
@@ -20,3 +20,12 @@ def test_every_kind_of_argument_is_one_bulk_string() -> None:
 def test_a_float_is_refused() -> None:
     with pytest.raises(TypeError, match="integer fen"):
         _encode(["INCRBY", "k", 1.5])
+
+
+def test_encoded_arguments_are_spliced_in_and_counted() -> None:
+    keys = ["H1|D1|20000|RX1", "", "x" * 1500]
+    block = bulk_strings(keys)
+    assert block == Encoded(3, b"$15\r\nH1|D1|20000|RX1\r\n$0\r\n\r\n$1500\r\n"
+                            + b"x" * 1500 + b"\r\n")
+    assert _encode(["HMGET", "dup", block, 7]) == _encode(["HMGET", "dup", *keys, 7])
+    assert _encode([block, bulk_strings([]), block]) == _encode([*keys, *keys])

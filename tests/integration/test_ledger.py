@@ -17,8 +17,8 @@ from redis.cluster import key_slot
 
 from claims.v1 import claims_pb2 as pb
 from claims.v1 import claims_pb2_grpc as pb_grpc
-from gateway.keys import MemberKeys
-from rules_compiled.model import PersonType
+from gateway.keys import MemberKeys, dup_key
+from rules_compiled.model import PersonType, day_number
 from tests.integration.harness import (
     HOSPITAL,
     OTHER_HOSPITAL,
@@ -280,6 +280,46 @@ def test_duplicate_charge_under_a_new_request_id_is_refused_per_line(
     assert [ln.status for ln in second.lines] == [pb.REJECTED] * 3
     assert all("DUPLICATE_CHARGE" in ln.reasons for ln in second.lines)
     assert second.amounts.medfee_sumamt_fen == 0
+
+
+def test_a_large_episode_finds_the_duplicate_charges_of_an_earlier_one(
+        stub: pb_grpc.ClaimGatewayStub, r: Client) -> None:
+    """An episode's stored lines are read column-wise (more than 64 lines): the
+    duplicate-charge keys it writes are keys.dup_key's, line dates included, and a
+    later episode's lines are checked against them."""
+    m = base_member()
+    put_members(r, [m])
+    codes = ["T-A-DRUG", "T-B-MAT", "T-C-DRUG", "T-SVC-CAP"]
+    dates = ["", (TODAY - dt.timedelta(days=1)).isoformat(),
+             (TODAY - dt.timedelta(days=2)).isoformat()]
+
+    def lines(rx: str) -> list[pb.FeeLine]:
+        return [line(sn, codes[sn % 4], 1_000, service_date=dates[sn % 3],
+                     prescription_no=f"RX{sn}" if sn <= 10 else f"{rx}{sn}")
+                for sn in range(1, 101)]
+
+    def settle(sent: list[pb.FeeLine]) -> pb.SettlementResponse:
+        ep = _admit(stub, m)
+        stub.UploadFeeDetails(iter([_chunk(m, ep.episode_id, sent)]))
+        _discharge(stub, m, ep.episode_id)
+        return stub.Settle(pb.SettleRequest(
+            request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code, psn_no=m.psn_no,
+            setting=pb.INPATIENT, card_no=m.card_no, service_date=TODAY.isoformat(),
+            use_account=True, episode_id=ep.episode_id))
+
+    first_lines = lines("A")
+    first = settle(first_lines)
+    kept = {x.feedetl_sn for x in first.lines if x.status != pb.REJECTED}
+    assert len(kept) > 64
+    keys = MemberKeys.of(m.psn_no)
+    assert {k.decode() for k in r.hkeys(keys.dups)} == {
+        dup_key(HOSPITAL.code, ln.item_code,
+                day_number(dt.date.fromisoformat(ln.service_date or TODAY.isoformat())),
+                ln.prescription_no)
+        for ln in first_lines if ln.feedetl_sn in kept}
+    second = settle(lines("B"))  # lines 1 to 10 as before, the rest new
+    assert [x.feedetl_sn for x in second.lines if "DUPLICATE_CHARGE" in x.reasons] == [
+        sn for sn in range(1, 11) if sn in kept]
 
 
 def _slots_of_member(r: Client, psn_no: str) -> set[int]:
