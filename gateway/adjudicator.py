@@ -4,10 +4,10 @@ Claims whose member reads come back together (one pipelined round trip) reach
 adjudication in the same event-loop iteration. Each hands its input rows to the
 batch and waits; in the next iteration one kernel call adjudicates all of them
 (one numba dispatch, one allocation of the outputs), the outputs become Python
-ints with one ``tolist`` per batch, and each claim's result is checked against
-the invariants of docs/benefit-rules.md §9. Each claim then goes on alone: a
-claim whose result breaks an invariant fails by itself, the others of its batch
-commit as usual. Batching pays only when claims come together (see
+ints with one ``tolist`` per batch (a large claim's line rows stay an array), and
+each claim's result is checked against the invariants of docs/benefit-rules.md §9.
+Each claim then goes on alone: a claim whose result breaks an invariant fails by
+itself, the others of its batch commit as usual. Batching pays only when claims come together (see
 :class:`Adjudicator`); a claim that comes alone is adjudicated at once, the same
 way.
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gateway import metrics
+from gateway.line_columns import COLUMNS_FROM_LINES
 from rules_compiled import model as M
 from rules_compiled.engine import Engine
 
@@ -45,7 +46,9 @@ class Verdict:
     the settlement for ``claimgate policy explain --settlement``)."""
 
     co: list[int]  # the CO_* row
-    lo: list[list[int]]  # the LO_* rows, one per line
+    # The LO_* rows, one per line; empty for a claim of more than COLUMNS_FROM_LINES
+    # lines, whose rows are read from ``lines_out`` (gateway/line_columns.py).
+    lo: list[list[int]]
     claim_in: np.ndarray  # the CI_* row
     lines_in: np.ndarray  # the LI_* rows
     lines_out: np.ndarray  # the LO_* rows as the kernel gave them (``lo`` as an array)
@@ -64,9 +67,29 @@ def broken_invariant(co: list[int], lo: list[list[int]], amounts: list[int]) -> 
     else which one it breaks. ``co`` is its CO_* row, ``lo`` its LO_* rows and
     ``amounts`` its lines' amounts (fen). On Python ints: for a few claims of a few
     lines, numpy's per-call cost is many times the arithmetic."""
+    kept_fen = sum(a for a, r in zip(amounts, lo, strict=True) if r[M.LO_STATUS] != _REJECTED)
+    return broken_invariant_of(co, kept_fen)
+
+
+def kept_fen_of(lines_in: np.ndarray, lines_out: np.ndarray) -> int:
+    """The amounts of the lines not rejected, from a claim's LI_* and LO_* arrays
+    (a large claim's: ``broken_invariant`` reads Python lists). Exact: summed in int64
+    only where no sum of these amounts can overflow it, else as Python ints."""
+    amounts = lines_in[lines_out[:, M.LO_STATUS] != _REJECTED, M.LI_AMOUNT]
+    n = len(amounts)
+    if n == 0:
+        return 0
+    bound = (2**63 - 1) // n
+    if int(amounts.max()) > bound or int(amounts.min()) < -bound:
+        return sum(amounts.tolist())
+    return int(amounts.sum())
+
+
+def broken_invariant_of(co: list[int], kept_fen: int) -> str:
+    """:func:`broken_invariant` of a claim whose kept lines' amounts add up to
+    ``kept_fen``."""
     if co[M.CO_ERROR]:
         return f"kernel reported invariant {co[M.CO_ERROR]}"
-    kept_fen = sum(a for a, r in zip(amounts, lo, strict=True) if r[M.LO_STATUS] != _REJECTED)
     medfee = co[M.CO_MEDFEE]
     checks = (
         medfee == kept_fen,
@@ -198,8 +221,10 @@ def _run(engine: Engine, claims: list[tuple[np.ndarray, np.ndarray]]
                                                 np.array(bounds, dtype=np.int64))
         metrics.kernel_time(time.perf_counter() - t0)
         co_rows = claim_out.tolist()
-        lo_rows = line_out.tolist()
-        amounts = lines_in[:, M.LI_AMOUNT].tolist()
+        # A large claim's LO_* rows stay an array (gateway/line_columns.py reads them).
+        small = any(len(li) <= COLUMNS_FROM_LINES for _c, li in claims)
+        lo_rows = line_out.tolist() if small else []
+        amounts = lines_in[:, M.LI_AMOUNT].tolist() if small else []
     except Exception as e:
         if len(claims) > 1:
             return [r for claim in claims for r in _run(engine, [claim])]
@@ -207,9 +232,13 @@ def _run(engine: Engine, claims: list[tuple[np.ndarray, np.ndarray]]
     out: list[Verdict | Exception] = []
     for i, (claim_in, li) in enumerate(claims):
         a, b = bounds[i], bounds[i + 1]
-        lo = lo_rows[a:b]
         try:
-            problem = broken_invariant(co_rows[i], lo, amounts[a:b])
+            if b - a > COLUMNS_FROM_LINES:
+                lo: list[list[int]] = []
+                problem = broken_invariant_of(co_rows[i], kept_fen_of(li, line_out[a:b]))
+            else:
+                lo = lo_rows[a:b]
+                problem = broken_invariant(co_rows[i], lo, amounts[a:b])
         except Exception as e:  # a result the checks cannot read is not committed either
             out.append(e)
             continue

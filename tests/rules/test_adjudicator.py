@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.adjudicator import (
     BATCH_LINES_MAX,
@@ -18,6 +20,7 @@ from gateway.adjudicator import (
     InvariantBroken,
     Verdict,
     broken_invariant,
+    kept_fen_of,
 )
 from rules_compiled import model as m
 from rules_compiled.engine import Engine
@@ -123,8 +126,21 @@ def test_large_claims_and_other_policy_versions_are_kept_apart(
 
     verdicts = asyncio.run(run())
     assert first.calls == [1, 2] and second.calls == [2]
-    assert (verdicts[2].co, verdicts[2].lo) == _alone(first, *large)
+    # A large claim's LO_* rows stay an array (gateway/line_columns.py reads them).
+    assert verdicts[2].lo == []
+    assert (verdicts[2].co, verdicts[2].lines_out.tolist()) == _alone(first, *large)
     assert (verdicts[4].co, verdicts[4].lo) == _alone(second, *small[3])
+
+
+def test_a_large_claim_breaking_an_invariant_fails(policy: CompiledPolicy) -> None:
+    """The checks of a large claim read its arrays: each still catches a break."""
+    items = random_catalogue(random.Random(3))
+    row, lines = _claims(8, 1, items, policy)[0]
+    large = (row, np.repeat(lines[:1], BATCH_LINES_MAX + 1, axis=0))
+    good = Adjudicator(batching=True).adjudicate(CountingEngine(policy, items), *large)
+    assert isinstance(good, Verdict) and good.lo == []
+    with pytest.raises(InvariantBroken, match="invariant check"):
+        Adjudicator(batching=True).adjudicate(CountingEngine(policy, items, corrupt=0), *large)
 
 
 def test_a_caller_that_gave_up_does_not_break_the_batch(policy: CompiledPolicy) -> None:
@@ -237,3 +253,19 @@ def test_a_kernel_error_in_a_batch_fails_only_its_own_claim(policy: CompiledPoli
         assert isinstance(verdicts[i], Verdict)
         assert (verdicts[i].co, verdicts[i].lo) == _alone(engine, *claims[i])
     assert engine.calls[:5] == [-4, 1, -1, 1, 1]  # the batch, then one by one
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.integers(0, 10**6), st.integers(-(2**62), 2**62),
+                                    st.sampled_from([2**63 - 1, -(2**63), 2**53 - 1])),
+                          st.sampled_from([0, 1, 2, 3])), max_size=300))
+def test_the_kept_amount_of_a_large_claim_is_exact(lines: list[tuple[int, int]]) -> None:
+    """Summed in int64 only where that cannot overflow: otherwise as Python ints, so
+    that a wrapped sum never meets a wrapped kernel total."""
+    li = np.zeros((len(lines), m.LI_N), dtype=np.int64)
+    lo = np.zeros((len(lines), m.LO_N), dtype=np.int64)
+    for i, (amount, status) in enumerate(lines):
+        li[i, m.LI_AMOUNT] = amount
+        lo[i, m.LO_STATUS] = status
+    rejected = int(m.LineStatus.REJECTED)
+    assert kept_fen_of(li, lo) == sum(a for a, s in lines if s != rejected)
