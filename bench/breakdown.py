@@ -583,6 +583,7 @@ def breakdown(args: argparse.Namespace) -> int:
         _wait_port,
         checkout_env,
         claimgate_cli,
+        command_start,
         is_checkout,
         load_population,
         pin_this_process,
@@ -592,16 +593,11 @@ def breakdown(args: argparse.Namespace) -> int:
     )
 
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-
-    def say(text: str) -> None:
-        print(f"[breakdown] {text}", file=sys.stderr, flush=True)
+    say = command_start("breakdown", out)  # and SIGTERM stops what the command started
 
     if _py_spy() is None:
         say("py-spy not installed: pip install '.[bench]' (or pip install py-spy)")
         return 2
-    # SIGTERM unwinds like an exception: the servers, py-spy and redis are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     pin_this_process(args.client_cpus)  # the client is this process
     gateways = 2 if args.baseline else 1  # each settles for members of its own
     needed = args.repeats * args.requests + args.profile_requests + args.warmup

@@ -29,9 +29,7 @@ import datetime as dt
 import json
 import math
 import random
-import signal
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -172,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.suite import (
         checkout_env,
         claimgate_cli,
+        command_start,
         is_checkout,
         load_population,
         pin_this_process,
@@ -181,16 +180,11 @@ def run(args: argparse.Namespace) -> int:
     )
 
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-
-    def say(text: str) -> None:
-        print(f"[episode] {text}", file=sys.stderr, flush=True)
+    say = command_start("episode", out)  # and SIGTERM stops what the command started
 
     if args.baseline is not None and not is_checkout(args.baseline):
         say(f"--baseline {args.baseline}: not a checkout of the project (no gateway/)")
         return 2
-    # SIGTERM unwinds like an exception: the gateway and redis are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     pin_this_process(args.client_cpus)
     servers = [("gateway", None)] + ([("baseline", args.baseline)] if args.baseline else [])
     needed = len(servers) * args.rounds * (args.episodes + args.warmup)

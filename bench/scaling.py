@@ -39,8 +39,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -422,6 +420,7 @@ def markdown(report: dict[str, Any]) -> str:
 def scaling(args: argparse.Namespace) -> int:
     from bench.suite import (
         claimgate_cli,
+        command_start,
         load_population,
         private_redis_process,
         redis_server_binary,
@@ -429,13 +428,8 @@ def scaling(args: argparse.Namespace) -> int:
     )
 
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    say = command_start("scaling", out)  # and SIGTERM stops what the command started
 
-    def say(text: str) -> None:
-        print(f"[scaling] {text}", file=sys.stderr, flush=True)
-
-    # SIGTERM unwinds like an exception: the gateways, clients and redis are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ns: list[int] = args.workers_list
     cpus = available_cpus()
     client_cpus = last_cpu(cpus) if args.client_cpus is None else args.client_cpus

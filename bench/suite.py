@@ -20,13 +20,14 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,19 @@ def pin_this_process(cpus: str) -> None:
     chosen = [int(c) for c in cpus.split(",")] if cpus else []
     if chosen and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, chosen)
+
+
+def command_start(name: str, out: Path) -> Callable[[str], None]:
+    """What a bench command does first: its output directory made, SIGTERM made to
+    unwind like an exception (so the servers and redis it started are stopped), and
+    its ``say``: a progress line on stderr, tagged with the command's name."""
+    out.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    def say(text: str) -> None:
+        print(f"[{name}] {text}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def checkout_env(checkout: Path | None) -> list[str]:

@@ -310,8 +310,7 @@ class ClaimPath:
             days = np.array(date_days, dtype=np.int64)[stored.date]
             late = np.flatnonzero(days > service_day)
             if len(late):
-                raise InvalidArgument(f"lines[{late[0]}].service_date",
-                                      "an uploaded line is dated after the discharge")
+                raise _dated_after_discharge(int(late[0]))
             dup_keys, dup_keys_resp = stored.dup_keys(req.institution_code, date_days)
             plan = S.ClaimPlan(days.tolist(), sorted(stored.columns.item_codes), dup_keys,
                                dup_keys_resp)
@@ -326,8 +325,7 @@ class ClaimPath:
                     day = day_of[ln.service_date] = M.day_number(
                         dt.date.fromisoformat(ln.service_date))
                 if day > service_day:
-                    raise InvalidArgument(f"lines[{i}].service_date",
-                                          "an uploaded line is dated after the discharge")
+                    raise _dated_after_discharge(i)
                 line_days.append(day)
             cols = columns_of(lines)
             plan = S.plan_claim_days(req.institution_code, lines, line_days)
@@ -459,6 +457,12 @@ class ClaimPath:
         resp = S.response_from_record(record)
         resp.replay = True
         return resp
+
+
+def _dated_after_discharge(i: int) -> InvalidArgument:
+    """Line ``i`` of an episode (in ``feedetl_sn`` order) is dated after its discharge."""
+    return InvalidArgument(f"lines[{i}].service_date",
+                           "an uploaded line is dated after the discharge")
 
 
 # The frame of a stored line (the tag of ``lines`` and its length), for the lengths a

@@ -322,6 +322,31 @@ def test_a_large_episode_finds_the_duplicate_charges_of_an_earlier_one(
         sn for sn in range(1, 11) if sn in kept]
 
 
+@pytest.mark.parametrize("count", [3, 100])  # per line, and read column-wise
+def test_an_uploaded_line_dated_after_the_discharge_is_named(
+        stub: pb_grpc.ClaimGatewayStub, r: Client, count: int) -> None:
+    m = base_member()
+    put_members(r, [m])
+    ep = _admit(stub, m)
+    late = count - 1  # the last line in feedetl_sn order, uploaded first
+    sent = [line(sn, "T-B-MAT", 1_000, prescription_no=f"RX{sn}",
+                 service_date=(TODAY if sn == late + 1 else TODAY - dt.timedelta(days=2))
+                 .isoformat())
+            for sn in range(count, 0, -1)]
+    stub.UploadFeeDetails(iter([_chunk(m, ep.episode_id, sent)]))
+    discharged = TODAY - dt.timedelta(days=1)
+    _discharge(stub, m, ep.episode_id, day=discharged)
+    before = member_state(r, m.psn_no)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Settle(pb.SettleRequest(
+            request_id=rid(HOSPITAL.code), institution_code=HOSPITAL.code, psn_no=m.psn_no,
+            setting=pb.INPATIENT, card_no=m.card_no, service_date=discharged.isoformat(),
+            use_account=True, episode_id=ep.episode_id))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"lines[{late}].service_date" in (e.value.details() or "")
+    assert member_state(r, m.psn_no) == before
+
+
 def _slots_of_member(r: Client, psn_no: str) -> set[int]:
     keys = MemberKeys.of(psn_no)
     tag = f"{{p{keys.partition:04d}}}"
