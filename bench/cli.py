@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--factor", type=float, default=1.25, help="rate multiplier per step")
     p.add_argument("--step-seconds", type=float, default=8.0)
     p.add_argument("--steps-max", type=int, default=15)
-    p.add_argument("--p99-ms", type=float, default=5.0, help="p99 target")
+    p.add_argument("--p99-ms", type=float, default=3.0, help="p99 target")
     p.set_defaults(fn=cmd_step)
 
     p = sub.add_parser("population", help="write the bench population as a members CSV")

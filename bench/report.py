@@ -56,6 +56,12 @@ def _phase_table(phase: dict[str, Any]) -> list[str]:
         out.append(f"| {key} | {s['count']} | {s['throughput_rps']} | "
                    + " | ".join(str(s[p]) for p in PERCENTILES)
                    + f" | {errors} | {s.get('shed', 0)} |")
+    served = phase.get("served")
+    if served and served.get("count"):
+        out += ["", f"As the gateway served them (its access log, from the handler's start "
+                f"to the answer): {served['count']} {served['method']} calls, p50 "
+                f"{served['p50_ms']} ms, p99 {served['p99_ms']} ms, p99.9 "
+                f"{served['p99_9_ms']} ms, max {served['max_ms']} ms."]
     if phase["client"]["saturated"]:
         out += ["", f"**WARNING**: client processes {phase['client']['saturated']} were "
                 "CPU-saturated; the generator may have limited the throughput."]

@@ -37,6 +37,7 @@ from bench import report as rpt
 from bench.population import write_members_csv
 from bench.runner import Bench, BenchConfig
 from bench.scenarios import DAY_MIX
+from bench.served import served_summary
 from bench.steps import step_load
 from bench.worker import PhaseSpec
 
@@ -327,11 +328,17 @@ def suite(args: argparse.Namespace) -> int:
                                               p99_target_ms=args.p99_ms)
                     report["step_loads"]["gateway"] = steps
                     report["phases"] += phases
-                    best = steps["max_sustainable_rps"] or max(
-                        s["achieved_rps"] for s in steps["steps"])
-                    half = b.phase(PhaseSpec(name="gateway pharmacy @ 50% of max",
-                                             mix=PHARMACY, rate_per_s=max(1.0, best / 2),
+                    # Issue target: p99 at half of the maximum rate, which is what the
+                    # closed loop achieved (not the p99-bound step rate, often far lower).
+                    half_rate = max(1.0, cap["achieved_rps"] / 2)
+                    started = time.time()
+                    half = b.phase(PhaseSpec(name="gateway pharmacy @ 50% of its maximum rate",
+                                             mix=PHARMACY, rate_per_s=half_rate,
                                              duration_s=args.seconds, warmup_s=1.0))
+                    # The same window as the gateway saw it (its access log), without
+                    # the client's share of the latency.
+                    half["served"] = served_summary(out / "gateway.log", "Settle",
+                                                    started + 1.0, time.time())
                     report["phases"].append(half)
                     spy: dict[str, Any] = {}
                     if args.py_spy:
@@ -343,7 +350,7 @@ def suite(args: argparse.Namespace) -> int:
                         t = threading.Thread(target=sample)
                         t.start()
                     day = b.phase(PhaseSpec(name="gateway realistic day mix", mix=DAY_MIX,
-                                            rate_per_s=max(1.0, best / 2),
+                                            rate_per_s=half_rate,
                                             duration_s=args.seconds, warmup_s=1.0))
                     report["phases"].append(day)
                     if args.py_spy:
@@ -382,14 +389,19 @@ def suite(args: argparse.Namespace) -> int:
             ceiling["gateway_max_sustainable_rps"] / ceiling["echo_max_sustainable_rps"], 3)
     report["ceiling"] = ceiling
     inp = inpatient["scenarios"].get("inpatient/Settle", {})
-    half_p99 = half["scenarios"].get("pharmacy", {}).get("p99_ms")
-    report["targets"] = {
-        "pharmacy throughput >= 60% of echo (sustainable)": ceiling.get(
+    half_p99 = half["scenarios"].get("pharmacy/Settle", {}).get("p99_ms")
+    half_rate_s = f"{half['offered_rate_rps']:.0f}/s"
+    p99_ms = f"{args.p99_ms:g}"
+    report["targets"] = {  # those of BENCHMARKS.md, "The throughput targets"
+        f"pharmacy Settle >= 0.60 of echo, each at p99 <= {p99_ms} ms (share)": ceiling.get(
             "sustainable_fraction_of_echo"),
-        "pharmacy throughput >= 60% of echo (closed loop)": ceiling.get(
+        "pharmacy Settle >= 0.60 of echo, closed loop (share)": ceiling.get(
             "closed_loop_fraction_of_echo"),
-        "p99 <= 5 ms at 50% of max (pharmacy p99 ms)": half_p99,
-        "inpatient 5,000 lines Settle p99 <= 100 ms (ms)": inp.get("p99_ms"),
+        f"pharmacy Settle p99 <= 3 ms at 50% of its maximum rate, {half_rate_s} (ms)":
+            half_p99,
+        f"the same, as the gateway served it (access log; {half['served']['count']} "
+        f"Settles) (ms)": half["served"].get("p99_ms"),
+        "inpatient 5,000-line Settle p99 <= 50 ms (ms)": inp.get("p99_ms"),
     }
     report["ceiling"].update({f"target: {k}": v for k, v in report["targets"].items()})
     paths = rpt.write_all(report, out, "report")
@@ -414,7 +426,8 @@ def add_suite_parser(sub: Any) -> None:
     p.add_argument("--start-rate", type=float, default=300.0)
     p.add_argument("--factor", type=float, default=1.3)
     p.add_argument("--step-seconds", type=float, default=6.0)
-    p.add_argument("--p99-ms", type=float, default=5.0)
+    p.add_argument("--p99-ms", type=float, default=3.0,
+                   help="the p99 a step of rising load must keep to count as sustained")
     p.add_argument("--inpatient-count", type=int, default=10)
     p.add_argument("--h2load", action="store_true", help="also drive Settle with h2load")
     p.add_argument("--h2load-requests", type=int, default=30_000)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.fastredis import Encoded, _encode, bulk_strings
+from gateway.fastredis import Encoded, _encode, _encode_each, bulk_strings
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=1100)
+_ARGUMENT = st.one_of(_TEXT, st.binary(max_size=1100), st.integers(-(2**80), 2**80))
 
 
 def test_every_kind_of_argument_is_one_bulk_string() -> None:
@@ -29,3 +34,22 @@ def test_encoded_arguments_are_spliced_in_and_counted() -> None:
                             + b"x" * 1500 + b"\r\n")
     assert _encode(["HMGET", "dup", block, 7]) == _encode(["HMGET", "dup", *keys, 7])
     assert _encode([block, bulk_strings([]), block]) == _encode([*keys, *keys])
+
+
+@given(st.lists(_ARGUMENT, max_size=120))
+def test_str_bytes_and_int_arguments_encode_as_each_one_would(args: list[object]) -> None:
+    # hiredis's packer takes these; the argument-by-argument encoder is the reference.
+    assert _encode(args) == _encode_each(args)
+    assert _encode(tuple(args)) == _encode_each(args)
+
+
+@pytest.mark.parametrize("odd", [True, np.int64(3), bytearray(b"ab"), Encoded(1, b"$1\r\nz\r\n")])
+def test_one_argument_of_another_kind_takes_the_encoder_of_each(odd: object) -> None:
+    args = ["HSET", "k", "f", 12, odd]
+    assert _encode(args) == _encode_each(args)
+    assert _encode(args).startswith(b"*5\r\n$4\r\nHSET\r\n")
+
+
+def test_a_float_among_packable_arguments_is_refused() -> None:
+    with pytest.raises(TypeError, match="integer fen"):
+        _encode(["HINCRBY", "k", "medfee", 100.0])
