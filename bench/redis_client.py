@@ -40,6 +40,7 @@ async def _per_command_us(url: str, commands: int, rounds: int) -> dict[str, flo
     try:
         await fast.execute(["SET", "k", "v"], key="k")
         script = Script("return redis.call('GET', KEYS[1])")
+        await fast.evalsha(script, ["k"], [])  # loaded before timing (not 2,000 NOSCRIPTs)
         best = {"execute_us": float("inf"), "evalsha_us": float("inf")}
         for _ in range(rounds):
             t = time.thread_time_ns()
@@ -69,7 +70,7 @@ def measure(commands: int, rounds: int) -> dict[str, Any]:
         per_command = uvloop.run(_per_command_us(server.url, commands, rounds))
     import gateway
 
-    return {"checkout": str(Path(gateway.__file__).parent.parent), **per_command,
+    return {"checkout": str(Path(gateway.__file__).resolve().parent.parent), **per_command,
             "encode_93_args_us": round(encode_us, 2)}
 
 
@@ -88,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(measure(args.commands, args.rounds)))
         return 0
-    if args.baseline is not None and not (args.baseline / "gateway").is_dir():
-        ap.error(f"--baseline {args.baseline}: not a checkout of the project (no gateway/)")
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()  # the child runs in it: no relative paths
+        if not (args.baseline / "gateway").is_dir():
+            ap.error(f"--baseline {args.baseline}: not a checkout of the project (no gateway/)")
     checkouts: list[Path | None] = [None] + ([args.baseline] if args.baseline else [])
     best: dict[int, dict[str, Any]] = {}
     for _ in range(args.turns):  # the checkouts in turn: the first run of a process is slower
@@ -114,8 +117,13 @@ def _elsewhere(checkout: Path, commands: int, rounds: int) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--json", "--commands",
          str(commands), "--rounds", str(rounds)],
-        env=env, cwd=checkout, capture_output=True, text=True, check=True)
-    return dict(json.loads(done.stdout))
+        env=env, cwd=checkout, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring {checkout} failed:\n{done.stderr}")
+    r = dict(json.loads(done.stdout))
+    if Path(r["checkout"]) != checkout:  # the import path did not lead to the baseline
+        raise RuntimeError(f"measuring {checkout} imported the gateway of {r['checkout']}")
+    return r
 
 
 if __name__ == "__main__":

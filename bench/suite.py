@@ -37,7 +37,7 @@ from bench import report as rpt
 from bench.population import write_members_csv
 from bench.runner import Bench, BenchConfig
 from bench.scenarios import DAY_MIX
-from bench.served import served_summary
+from bench.served import ACCESS_LOG_BATCH_S, served_summary
 from bench.steps import step_load
 from bench.worker import PhaseSpec
 
@@ -328,18 +328,23 @@ def suite(args: argparse.Namespace) -> int:
                                               p99_target_ms=args.p99_ms)
                     report["step_loads"]["gateway"] = steps
                     report["phases"] += phases
-                    # Issue target: p99 at half of the maximum rate, which is what the
-                    # closed loop achieved (not the p99-bound step rate, often far lower).
-                    half_rate = max(1.0, cap["achieved_rps"] / 2)
-                    started = time.time()
+                    # The issue's target: p99 at half of the maximum rate, which is what
+                    # the closed loop achieved (the p99-bound steps stop far lower).
                     half = b.phase(PhaseSpec(name="gateway pharmacy @ 50% of its maximum rate",
-                                             mix=PHARMACY, rate_per_s=half_rate,
+                                             mix=PHARMACY,
+                                             rate_per_s=max(1.0, cap["achieved_rps"] / 2),
                                              duration_s=args.seconds, warmup_s=1.0))
-                    # The same window as the gateway saw it (its access log), without
-                    # the client's share of the latency.
+                    # The same Settles as the gateway served them (its access log), without
+                    # the client's share: those that ended in the measured seconds.
+                    time.sleep(2 * ACCESS_LOG_BATCH_S)  # its last lines written
+                    ended = time.time()
                     half["served"] = served_summary(out / "gateway.log", "Settle",
-                                                    started + 1.0, time.time())
+                                                    ended - args.seconds, ended)
                     report["phases"].append(half)
+                    # The day mix has calls of several steps each (inpatient, reversals):
+                    # it runs at half the best step's rate, as before, not at half_rate.
+                    best = steps["max_sustainable_rps"] or max(
+                        s["achieved_rps"] for s in steps["steps"])
                     spy: dict[str, Any] = {}
                     if args.py_spy:
                         import threading
@@ -350,7 +355,7 @@ def suite(args: argparse.Namespace) -> int:
                         t = threading.Thread(target=sample)
                         t.start()
                     day = b.phase(PhaseSpec(name="gateway realistic day mix", mix=DAY_MIX,
-                                            rate_per_s=half_rate,
+                                            rate_per_s=max(1.0, best / 2),
                                             duration_s=args.seconds, warmup_s=1.0))
                     report["phases"].append(day)
                     if args.py_spy:
@@ -390,17 +395,15 @@ def suite(args: argparse.Namespace) -> int:
     report["ceiling"] = ceiling
     inp = inpatient["scenarios"].get("inpatient/Settle", {})
     half_p99 = half["scenarios"].get("pharmacy/Settle", {}).get("p99_ms")
-    half_rate_s = f"{half['offered_rate_rps']:.0f}/s"
-    p99_ms = f"{args.p99_ms:g}"
+    ceiling["half_load_rps"] = half["offered_rate_rps"]
+    ceiling["half_load_settles_served"] = half["served"]["count"]  # POS re-sends included
     report["targets"] = {  # those of BENCHMARKS.md, "The throughput targets"
-        f"pharmacy Settle >= 0.60 of echo, each at p99 <= {p99_ms} ms (share)": ceiling.get(
+        "pharmacy Settle >= 0.60 of echo, each at the steps' p99 target (share)": ceiling.get(
             "sustainable_fraction_of_echo"),
         "pharmacy Settle >= 0.60 of echo, closed loop (share)": ceiling.get(
             "closed_loop_fraction_of_echo"),
-        f"pharmacy Settle p99 <= 3 ms at 50% of its maximum rate, {half_rate_s} (ms)":
-            half_p99,
-        f"the same, as the gateway served it (access log; {half['served']['count']} "
-        f"Settles) (ms)": half["served"].get("p99_ms"),
+        "pharmacy Settle p99 <= 3 ms at 50% of its maximum rate (ms)": half_p99,
+        "the same, as the gateway served it (access log) (ms)": half["served"].get("p99_ms"),
         "inpatient 5,000-line Settle p99 <= 50 ms (ms)": inp.get("p99_ms"),
     }
     report["ceiling"].update({f"target: {k}": v for k, v in report["targets"].items()})

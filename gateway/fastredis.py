@@ -87,7 +87,11 @@ def bulk_strings(values: Sequence[str]) -> Encoded:
 
 
 # What hiredis's packer is given: it also takes floats, which are refused here (money
-# is integer fen), and it refuses bool, numpy integers and Encoded blocks.
+# is integer fen), and it refuses bool, numpy integers and Encoded blocks. It writes an
+# int through repr(), and crashes the process where repr() raises (an int of more than
+# 4,300 digits): the claim path's ints are amounts, counts, days and times-to-live,
+# int64 by construction (the kernel's outputs are int64), and no request field reaches
+# here as a Python int of its own size.
 _PACKABLE = frozenset((str, bytes, int))
 
 

@@ -11,14 +11,25 @@ from bench import redis_client
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_both_checkouts_are_measured_and_named(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--commands", "50", "--rounds", "2", "--turns", "2", "--baseline", str(ROOT)]
+def _rows(out: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in out.splitlines() if line.startswith("| /")]
+
+
+def test_the_baseline_is_measured_with_its_own_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A checkout whose gateway package is its own (its modules are this checkout's), given
+    # as a relative path: the row must name it, not the checkout the bench runs from.
+    stub = tmp_path / "old" / "gateway"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text(f"__path__.append({str(ROOT / 'gateway')!r})\n")
+    monkeypatch.chdir(tmp_path)
+    argv = ["--commands", "50", "--rounds", "2", "--turns", "2", "--baseline", "old"]
     assert redis_client.main(argv) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| /")]
-    assert len(rows) == 2
-    for row in rows:
-        checkout, *figures = (cell.strip() for cell in row.strip("|").split("|"))
-        assert Path(checkout) == ROOT
+    rows = _rows(capsys.readouterr().out)
+    assert [Path(r[0]) for r in rows] == [ROOT, (tmp_path / "old").resolve()]
+    for _, *figures in rows:
         assert all(float(f) > 0 for f in figures)
 
 
