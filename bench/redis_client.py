@@ -1,6 +1,6 @@
 """The claim path's Redis client, measured alone: CPU per command and per encoding.
 
-    python -m bench.redis_client [--commands 2000] [--rounds 15] [--baseline DIR]
+    python -m bench.redis_client [--commands 2000] [--rounds 15] [--turns 3] [--baseline DIR]
 
 Against a private redis-server, the gateway's fast client (``gateway/fastredis.py``)
 sends ``--commands`` commands at once, as concurrent claims do (they share a write
@@ -10,10 +10,10 @@ It also times the RESP encoding of 93 arguments of str and int, the shape of a
 pharmacy claim's commit. Each figure is the best of ``--rounds`` in a process, and
 of ``--turns`` processes: the machine's noise only ever adds.
 
-``--baseline DIR`` measures another checkout's client the same way, in turn (a
-process each time), with
-its code first on the import path (this file only imports the gateway and the
-standard library, so it runs against an older checkout that does not have it).
+``--baseline DIR`` measures another checkout's client the same way, in turn, in a
+process of its own with that checkout first on the import path. This file imports
+only the gateway, uvloop and the standard library, so it runs against an older
+checkout that does not have it.
 """
 
 from __future__ import annotations

@@ -342,7 +342,7 @@ def suite(args: argparse.Namespace) -> int:
                                                     ended - args.seconds, ended)
                     report["phases"].append(half)
                     # The day mix has calls of several steps each (inpatient, reversals):
-                    # it runs at half the best step's rate, as before, not at half_rate.
+                    # it runs at half the best step's rate, as before, a lower one.
                     best = steps["max_sustainable_rps"] or max(
                         s["achieved_rps"] for s in steps["steps"])
                     spy: dict[str, Any] = {}
