@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -89,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(measure(args.commands, args.rounds)))
         return 0
+    from bench.suite import is_checkout  # not in --json: the child imports only the gateway
+
     if args.baseline is not None:
         args.baseline = args.baseline.resolve()  # the child runs in it: no relative paths
-        if not (args.baseline / "gateway").is_dir():
+        if not is_checkout(args.baseline):
             ap.error(f"--baseline {args.baseline}: not a checkout of the project (no gateway/)")
     checkouts: list[Path | None] = [None] + ([args.baseline] if args.baseline else [])
     best: dict[int, dict[str, Any]] = {}
@@ -113,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _elsewhere(checkout: Path, commands: int, rounds: int) -> dict[str, Any]:
     """:func:`measure` in a process that imports ``checkout``'s gateway."""
-    env = {**os.environ, "PYTHONPATH": f"{checkout}:{checkout / 'proto'}"}
+    from bench.suite import checkout_env
+
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--json", "--commands",
-         str(commands), "--rounds", str(rounds)],
-        env=env, cwd=checkout, capture_output=True, text=True, check=False)
+        [*checkout_env(checkout), sys.executable, str(Path(__file__).resolve()), "--json",
+         "--commands", str(commands), "--rounds", str(rounds)],
+        cwd=checkout, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"measuring {checkout} failed:\n{done.stderr}")
     r = dict(json.loads(done.stdout))

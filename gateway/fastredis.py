@@ -81,11 +81,6 @@ class Encoded:
     resp: bytes
 
 
-def bulk_strings(values: Sequence[str]) -> Encoded:
-    """``values`` as one :class:`Encoded` (what :func:`_encode` writes for each)."""
-    return Encoded(len(values), _encode(values)[len(b"*%d\r\n" % len(values)):])
-
-
 # What hiredis's packer is given: it also takes floats, which are refused here (money
 # is integer fen), and it refuses bool, numpy integers and Encoded blocks. It writes an
 # int through repr(), and crashes the process where repr() raises (an int of more than

@@ -166,6 +166,14 @@ def line_rows(
 _NUMBER, _TABLE = 0, 1
 
 
+def byte_table(entries: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Byte strings side by side, for a compiled loop: the bytes as one uint8 array,
+    and ``offsets`` (entry ``e`` is ``table[offsets[e]:offsets[e + 1]]``)."""
+    offsets = np.zeros(len(entries) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in entries], out=offsets[1:])
+    return np.frombuffer(b"".join(entries), dtype=np.uint8), offsets
+
+
 def varint(n: int) -> bytes:
     """``n`` as a protobuf varint."""
     out = bytearray()
@@ -281,9 +289,7 @@ def line_results_wire(cols: LineColumns, lo: np.ndarray, reason_names: dict[int,
             names = reason_names[mask] = M.reason_names(mask)
         reasons.append(b"".join(_string_field(_TAG_REASON, r) for r in names))
     entries = [_string_field(_TAG_ITEM, c) for c in cols.item_codes] + reasons
-    offsets = np.zeros(len(entries) + 1, dtype=np.int64)
-    np.cumsum([len(e) for e in entries], out=offsets[1:])
-    tables = np.frombuffer(b"".join(entries), dtype=np.uint8)
+    tables, offsets = byte_table(entries)
     index = np.stack([cols.item, len(cols.item_codes) + mask_index.reshape(-1)], axis=1)
     values = np.stack([cols.feedetl_sn, lo[:, M.LO_STATUS], cols.amount_fen,
                        *(lo[:, col] for _tag, col in _PRICING)], axis=1).astype(np.int64)

@@ -31,7 +31,7 @@ from numba import njit
 
 from gateway.fastredis import Encoded
 from gateway.keys import dup_key_prefix
-from gateway.line_columns import LineColumns
+from gateway.line_columns import LineColumns, byte_table
 
 # FeeLine's fields (claims/v1/claims.proto) and where the reader puts them: number
 # columns of _INTS, (start, length) pairs of _TEXTS. tests/test_line_wire.py checks the
@@ -214,6 +214,14 @@ def _dictionary(buf: np.ndarray, start: np.ndarray, length: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
+def _decimal_digits(n: int) -> int:
+    digits = 1
+    while n >= 10 ** digits:
+        digits += 1
+    return digits
+
+
+@njit(cache=True, nogil=True)
 def _join_lines(prefixes: np.ndarray, offsets: np.ndarray, prefix: np.ndarray,
                 buf: np.ndarray, start: np.ndarray, length: np.ndarray,
                 resp: bool) -> np.ndarray:
@@ -225,20 +233,15 @@ def _join_lines(prefixes: np.ndarray, offsets: np.ndarray, prefix: np.ndarray,
     for i in range(n):
         size = offsets[prefix[i] + 1] - offsets[prefix[i]] + length[i]
         total += size + 1
-        if resp:
-            digits = 1
-            while size >= 10 ** digits:
-                digits += 1
-            total += 1 + digits + 2 + 1  # '$', the length, CRLF; then a CR before the newline
+        if resp:  # '$', the length, CRLF; then a CR before the newline
+            total += 1 + _decimal_digits(size) + 2 + 1
     out = np.empty(total, np.uint8)
     pos = 0
     for i in range(n):
         e = prefix[i]
         if resp:
             size = offsets[e + 1] - offsets[e] + length[i]
-            digits = 1
-            while size >= 10 ** digits:
-                digits += 1
+            digits = _decimal_digits(size)
             out[pos] = 36  # '$'
             for d in range(digits):
                 out[pos + digits - d] = 48 + size % 10
@@ -290,9 +293,7 @@ class StoredLines:
                            date_days[p % per_item]).encode()
             for p in pairs.tolist()
         ]
-        offsets = np.zeros(len(prefixes) + 1, dtype=np.int64)
-        np.cumsum([len(p) for p in prefixes], out=offsets[1:])
-        table = np.frombuffer(b"".join(prefixes), dtype=np.uint8)
+        table, offsets = byte_table(prefixes)
         start, length = self.prescription
         index = index.reshape(-1)
         lines = _join_lines(table, offsets, index, self.buf, start, length, False)

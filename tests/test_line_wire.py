@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from claims.v1 import claims_pb2 as pb
 from gateway import line_wire as LW
 from gateway.claims import _FEEDETL_SN, parse_fee_lines
-from gateway.fastredis import bulk_strings
 from gateway.keys import dup_key
 from gateway.line_columns import LineColumns, varint
+from tests.resp import bulk_strings
 
 # Where a varint's length or last byte changes, and the ends of the range.
 EDGES = [0, 1, 127, 128, 255, 16_383, 16_384, 2**21 - 1, 2**31 - 1, -1, -(2**31)]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.fastredis import Encoded, _encode, _encode_each, bulk_strings
+from gateway.fastredis import Encoded, _encode, _encode_each
+from tests.resp import bulk_strings
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=1100)
 _ARGUMENT = st.one_of(_TEXT, st.binary(max_size=1100), st.integers(-(2**80), 2**80))
