@@ -62,6 +62,11 @@ def _phase_table(phase: dict[str, Any]) -> list[str]:
                 f"to the answer): {served['count']} {served['method']} calls, p50 "
                 f"{served['p50_ms']} ms, p99 {served['p99_ms']} ms, p99.9 "
                 f"{served['p99_9_ms']} ms, max {served['max_ms']} ms."]
+    forks = phase.get("redis_forks")
+    if forks is not None:
+        out += ["", f"Redis forked {forks} time(s) during the phase (AOF rewrites, whose "
+                "child shares the CPU of Redis and the client)." if forks else
+                "Redis did not fork during the phase (no AOF rewrite)."]
     if phase["client"]["saturated"]:
         out += ["", f"**WARNING**: client processes {phase['client']['saturated']} were "
                 "CPU-saturated; the generator may have limited the throughput."]

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from bench import h2load
 from bench import report as rpt
 from bench.population import write_members_csv
@@ -186,6 +188,17 @@ def private_redis(data_dir: Path, log: Path, appendfsync: str, cpus: str = "",
         yield redis.url
 
 
+def redis_forks(url: str) -> int:
+    """How often the server has forked since it started (``total_forks``). The suite's
+    Redis forks for its AOF rewrites only, and the child runs on the CPUs of Redis and
+    the client: a phase during which it forked has shared them with the rewrite."""
+    r = redis.Redis.from_url(url)
+    try:
+        return int(r.info("stats").get("total_forks", 0))
+    finally:
+        r.close()
+
+
 def _run(cmd: list[str]) -> None:
     print(f"[suite] $ {' '.join(cmd)}", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
@@ -330,10 +343,12 @@ def suite(args: argparse.Namespace) -> int:
                     report["phases"] += phases
                     # The issue's target: p99 at half of the maximum rate, which is what
                     # the closed loop achieved (the p99-bound steps stop far lower).
+                    forks = redis_forks(url)
                     half = b.phase(PhaseSpec(name="gateway pharmacy @ 50% of its maximum rate",
                                              mix=PHARMACY,
                                              rate_per_s=max(1.0, cap["achieved_rps"] / 2),
                                              duration_s=args.seconds, warmup_s=1.0))
+                    half["redis_forks"] = redis_forks(url) - forks
                     # The same Settles as the gateway served them (its access log), without
                     # the client's share: those that ended in the measured seconds.
                     time.sleep(2 * ACCESS_LOG_BATCH_S)  # its last lines written
@@ -397,6 +412,7 @@ def suite(args: argparse.Namespace) -> int:
     half_p99 = half["scenarios"].get("pharmacy/Settle", {}).get("p99_ms")
     ceiling["half_load_rps"] = half["offered_rate_rps"]
     ceiling["half_load_settles_served"] = half["served"]["count"]  # POS re-sends included
+    ceiling["half_load_redis_forks"] = half["redis_forks"]  # AOF rewrites during it
     report["targets"] = {  # those of BENCHMARKS.md, "The throughput targets"
         "pharmacy Settle >= 0.60 of echo, each at the steps' p99 target (share)": ceiling.get(
             "sustainable_fraction_of_echo"),

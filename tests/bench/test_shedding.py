@@ -12,6 +12,7 @@ import pytest
 
 from bench import cli as bench_cli
 from bench.recorder import SHED_STATUS, Recorder
+from bench.report import _phase_table
 from bench.runner import Bench, BenchConfig, merge_phase
 from bench.steps import step_load
 from bench.worker import PhaseSpec
@@ -149,3 +150,22 @@ def test_run_against_a_shedding_gateway(bench_target: BenchTarget, tmp_path: Pat
     assert "**WARNING**: closed loop with 8 clients" in md
     assert "WARNING: closed loop with 8 clients" in capsys.readouterr().err
     assert (tmp_path / "run.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(("forks", "says"), [
+    (2, "Redis forked 2 time(s) during the phase"),
+    (0, "Redis did not fork during the phase"),
+    (None, None),
+])
+def test_phase_report_says_whether_redis_forked(forks: int | None, says: str | None) -> None:
+    rec = Recorder()
+    rec.flow("pharmacy", 0.004, 0.0, "OK")
+    rec.rpc("pharmacy/Settle", 0.004, "OK", expected=True)
+    phase = merge_phase([_worker_result(rec)])
+    if forks is not None:
+        phase["redis_forks"] = forks
+    text = "\n".join(_phase_table(phase))
+    if says is None:
+        assert "fork" not in text
+    else:
+        assert says in text

@@ -7,12 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import redis
 
-from bench.suite import claimgate_cli, private_redis, redis_server_binary
+from bench.suite import claimgate_cli, private_redis, redis_forks, redis_server_binary
 from gateway.redis_server import RedisServerError, find_redis_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,3 +75,30 @@ def test_run_all_uses_the_project_virtualenv_unactivated(tmp_path: Path) -> None
     assert "usage: python -m bench suite" in done.stdout
     expected = venv_python if venv_python.exists() else Path(sys.executable)
     assert f"[run_all] python: {expected}" in done.stderr
+
+
+def _wait_rewrite_done(r: redis.Redis) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = r.info("persistence")
+        if not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the AOF rewrite did not finish")
+
+
+def test_redis_forks_counts_the_aof_rewrites(tmp_path: Path) -> None:
+    """The suite's half-load phase reports the AOF rewrites that ran during it."""
+    (tmp_path / "data").mkdir()
+    with private_redis(tmp_path / "data", tmp_path / "redis.log", "everysec") as url:
+        r = redis.Redis.from_url(url)
+        try:
+            _wait_rewrite_done(r)
+            before = redis_forks(url)
+            assert redis_forks(url) == before  # reading it does not fork
+            for _ in range(2):
+                r.bgrewriteaof()
+                _wait_rewrite_done(r)
+            assert redis_forks(url) == before + 2
+        finally:
+            r.close()
