@@ -184,8 +184,8 @@ def private_redis_process(data_dir: Path, log: Path, appendfsync: str, cpus: str
 def private_redis(data_dir: Path, log: Path, appendfsync: str, cpus: str = "",
                   binary: str | None = None) -> Iterator[str]:
     """:func:`private_redis_process`, its URL only."""
-    with private_redis_process(data_dir, log, appendfsync, cpus, binary) as redis:
-        yield redis.url
+    with private_redis_process(data_dir, log, appendfsync, cpus, binary) as server:
+        yield server.url
 
 
 def redis_forks(url: str) -> int:
