@@ -8,7 +8,6 @@ members, so each one can check the money of its own members at the end.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import random
 import time
@@ -27,6 +26,7 @@ from bench.recorder import Recorder
 from bench.scenarios import Ctx, Mix
 from bench.scheduler import ClosedLoop, OpenLoop, Timing
 from claims.v1 import claims_pb2_grpc as pb_grpc
+from gateway.collector import tune_gc
 
 PROGRESS_INTERVAL_S = 1.0
 
@@ -211,9 +211,7 @@ def process_main(cfg: WorkerConfig, conn: Connection, progress_q: Any) -> None:
     # 0.3-0.5 ms more at the median against the echo server).
     loop = uvloop.new_event_loop()
     worker = Worker(cfg, progress)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    tune_gc()
     try:
         while True:
             cmd = conn.recv()

@@ -183,9 +183,14 @@ class _Connection(asyncio.Protocol):
                 self.barrier.set_exception(self.lost)
             self.barrier = None
 
+    @property
+    def up(self) -> bool:
+        """Connected, and not closing: a command sent now is written."""
+        return self.transport is not None and not self.transport.is_closing()
+
     # commands
     def send(self, payload: bytes) -> asyncio.Future[Any]:
-        if self.transport is None or self.transport.is_closing():
+        if not self.up:
             raise NotSent(str(self.lost or "not connected"))
         if len(self.pending) >= PENDING_MAX:
             raise RedisConnectionError("too many replies pending on one connection")
@@ -202,7 +207,7 @@ class _Connection(asyncio.Protocol):
         """The reply of a ``WAIT replicas timeout_ms`` sent after every command queued
         on this connection in this event-loop iteration (one WAIT for all of them).
         Await it through :func:`asyncio.shield`: it is shared."""
-        if self.transport is None or self.transport.is_closing():
+        if not self.up:
             raise NotSent(str(self.lost or "not connected"))
         if self.barrier is None:
             loop = asyncio.get_running_loop()
@@ -238,9 +243,14 @@ class _Node:
         self.conn: _Connection | None = None
         self._connecting: asyncio.Future[_Connection] | None = None
 
-    async def connection(self) -> _Connection:
+    def ready(self) -> _Connection | None:
+        """The connection, when it is up."""
         c = self.conn
-        if c is not None and c.transport is not None and not c.transport.is_closing():
+        return c if c is not None and c.up else None
+
+    async def connection(self) -> _Connection:
+        c = self.ready()
+        if c is not None:
             return c
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._connect())
@@ -379,13 +389,22 @@ class FastRedis:
             return
         raise RedisConnectionError(f"no cluster node answered CLUSTER SLOTS: {last}")
 
-    async def _route(self, key: str | bytes) -> _Node:
-        if not self.cluster:
+    def _known_node(self, key: str | bytes | None) -> _Node | None:
+        """The node of ``key`` (any node when None), or None while the cluster's slot
+        map is still to be read."""
+        if key is None or not self.cluster:
             return self._seed
         if self._slots is None:
-            await self._refresh_slots()
-        assert self._slots is not None
+            return None
         return self._slots[key_slot(key.encode() if isinstance(key, str) else key)]
+
+    async def _route(self, key: str | bytes) -> _Node:
+        node = self._known_node(key)
+        if node is None:
+            await self._refresh_slots()
+            node = self._known_node(key)
+        assert node is not None
+        return node
 
     # --- commands ---------------------------------------------------------------
     async def execute(self, args: Sequence[Any], *, key: str | bytes | None = None) -> Any:
@@ -409,19 +428,16 @@ class FastRedis:
 
     async def _execute(self, payload: bytes, key: str | bytes | None,
                        wait: tuple[int, int] | None) -> tuple[Any, int | None]:
-        if key is None or not self.cluster:
-            node = self._seed
-        elif self._slots is not None:
-            node = self._slots[key_slot(key.encode() if isinstance(key, str) else key)]
-        else:
+        node = self._known_node(key)
+        if node is None:
+            assert key is not None
             node = await self._route(key)
         for _ in range(REDIRECTS_MAX + 1):
             try:
                 # A connected node and no replica wait (every claim's command, unless
                 # --replica-ack asks for one): sent without the general case's coroutines.
-                conn = node.conn
-                if (wait is None and conn is not None and conn.transport is not None
-                        and not conn.transport.is_closing()):
+                conn = node.ready() if wait is None else None
+                if conn is not None:
                     return await conn.send(payload), None
                 return await self._send(node, payload, wait)
             except RedisConnectionError as e:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from gateway import line_columns, line_wire, metrics
 from gateway.accesslog import AccessLog
 from gateway.admission import AdmissionConfig
 from gateway.budget import Budgets
+from gateway.collector import tune_gc
 from gateway.config import Config
 from gateway.reference import Reference
 from gateway.reflection import enable_server_reflection
@@ -313,15 +313,6 @@ async def running(config: Config) -> AsyncIterator[RunningServer]:
         yield srv
     finally:
         await srv.stop(config.grace_s)
-
-
-def tune_gc() -> None:
-    """Move everything alive after start-up (modules, compiled kernels, reference
-    tables) out of the collector's sight, and collect the young generation less
-    often: the claim path allocates many short-lived objects and few cycles."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
 
 
 async def serve_forever(config: Config) -> None:
